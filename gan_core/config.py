@@ -1,0 +1,120 @@
+"""TrainConfig: every knob of a training run, its default and its valid range."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DEFAULT_PRESET = "dense-bn"
+DEFAULT_DATASET = "mnist-sample"
+
+
+class ConfigError(ValueError):
+    """Raised by `TrainConfig.validate()`; `problems` holds one message per bad field."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def _knob(default: Any, help: str, low: float | None = None, high: float | None = None, **kwargs):
+    """A dataclass field that carries its help text and valid range for the CLI, UI and validate()."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high, **kwargs})
+
+
+@dataclass
+class TrainConfig:
+    # What to train on what
+    preset: str = _knob(DEFAULT_PRESET, "architecture preset (see `python -m gan_core presets`)")
+    dataset: str = _knob(DEFAULT_DATASET, "dataset (see `python -m gan_core datasets`)")
+    npz_path: str | None = _knob(None, "path of the .npz file when dataset is 'npz'")
+    # Model and optimisation; None means "the preset's own value"
+    latent_dim: int = _knob(100, "size of the generator's noise vector", 1, 1024)
+    batch_size: int = _knob(64, "images per training step", 1, 4096)
+    g_learning_rate: float | None = _knob(None, "generator Adam learning rate (default: the preset's)", 1e-6, 1.0)
+    d_learning_rate: float | None = _knob(None, "discriminator Adam learning rate (default: the preset's)", 1e-6, 1.0)
+    beta_1: float | None = _knob(None, "Adam beta_1 for both networks (default: the preset's)", 0.0, 0.999)
+    d_steps: int = _knob(1, "discriminator updates per generator update", 1, 10)
+    # How long
+    steps: int = _knob(10_000, "total generator steps (ignored when epochs is set)", 1, 10_000_000)
+    epochs: int | None = _knob(None, "train this many passes over the data instead of `steps`", 1, 100_000)
+    max_seconds: float | None = _knob(None, "end the run cleanly after this much wall time", 1, 7 * 24 * 3600)
+    seed: int = _knob(0, "random seed (weights, data order, the fixed sample noise)", 0, 2**31 - 1)
+    # How often
+    sample_every: int = _knob(250, "steps between sample grids (kept in memory and written as PNG)", 1, 1_000_000)
+    metrics_every: int = _knob(25, "steps between metric records (averaged over the interval)", 1, 100_000)
+    checkpoint_every: int = _knob(2_000, "steps between checkpoints", 1, 10_000_000)
+    grid_size: int = _knob(64, "images in the sample grid", 1, 256)
+    jit_compile: bool = _knob(True, "compile the training step with XLA")
+
+    # ------------------------------------------------------------------ helpers
+    def problems(self) -> list[str]:
+        """Every invalid setting, as a message a person can act on; empty when all is well."""
+        from gan_core.data import DATASETS
+        from gan_core.models import PRESETS
+
+        out: list[str] = []
+        if self.preset not in PRESETS:
+            out.append(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
+        if self.dataset not in DATASETS:
+            out.append(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+        if self.dataset == "npz" and not self.npz_path:
+            out.append("dataset 'npz' needs npz_path (the path of your .npz file)")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            low, high = f.metadata.get("low"), f.metadata.get("high")
+            if value is None or low is None:
+                continue
+            kind = int if f.type.startswith("int") else float
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                kind is int and not float(value).is_integer()
+            ):
+                out.append(f"{f.name} must be a{'n integer' if kind is int else ' number'} (got {value!r})")
+            elif value != value or not (low <= value <= high):  # value != value: NaN
+                out.append(f"{f.name} must be between {_fmt(low)} and {_fmt(high)} (got {value!r})")
+        return out
+
+    def validate(self) -> TrainConfig:
+        """Raise `ConfigError` naming every invalid setting; return self when all is well."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    def resolved(self) -> TrainConfig:
+        """A validated copy with the preset's learning rates and beta_1 filled in."""
+        from gan_core.models import PRESETS
+
+        self.validate()
+        preset = PRESETS[self.preset]
+        return dataclasses.replace(
+            self,
+            g_learning_rate=self.g_learning_rate if self.g_learning_rate is not None else preset.g_learning_rate,
+            d_learning_rate=self.d_learning_rate if self.d_learning_rate is not None else preset.d_learning_rate,
+            beta_1=self.beta_1 if self.beta_1 is not None else preset.beta_1,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError([f"unknown setting {name!r}; valid settings: {', '.join(sorted(known))}" for name in unknown])
+        return cls(**data)
+
+
+def knobs() -> list[dataclasses.Field]:
+    """The TrainConfig fields, in declaration order (for the CLI and the settings form)."""
+    return list(fields(TrainConfig))
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)

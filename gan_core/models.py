@@ -1,0 +1,221 @@
+"""Architecture presets: one per seed recipe in shared/seeds, plus a tiny one for tests.
+
+Each preset keeps its seed's layers, activations and optimiser settings; what it does not keep
+is the seed's Keras 2 training loop (see gan.py for why). Presets build for the dataset's image
+shape: 28x28x1 as in the seeds, and also other sizes such as 32x32x3, or refuse with PresetError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import layers
+
+Shape = tuple[int, int, int]
+
+
+class PresetError(ValueError):
+    """A preset cannot be built for the requested image shape."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    seed: str  # which seed document the recipe comes from ("000".."003"), or "" for ours
+    description: str
+    make_generator: Callable[[int, Shape], keras.Model]
+    make_discriminator: Callable[[Shape], keras.Model]
+    from_logits: bool  # True: D outputs a logit; False: D outputs a sigmoid probability
+    g_learning_rate: float = 2e-4
+    d_learning_rate: float = 2e-4
+    beta_1: float = 0.5
+
+
+def _dense_generator(latent_dim: int, shape: Shape, hidden: list[int], block, name: str) -> keras.Model:
+    """Dense stack -> tanh image, the shape of seeds 000, 001 and 003."""
+    model = keras.Sequential([keras.Input((latent_dim,))], name=name)
+    for units in hidden:
+        model.add(layers.Dense(units))
+        for layer in block():
+            model.add(layer)
+    model.add(layers.Dense(int(np.prod(shape)), activation="tanh"))
+    model.add(layers.Reshape(shape))
+    return model
+
+
+def _dense_discriminator(shape: Shape, hidden: list[int], activation, name: str, logits: bool = False) -> keras.Model:
+    model = keras.Sequential([keras.Input(shape), layers.Flatten()], name=name)
+    for units in hidden:
+        model.add(layers.Dense(units))
+        model.add(activation())
+    model.add(layers.Dense(1, activation=None if logits else "sigmoid"))
+    return model
+
+
+# --- seed 000: dense generator 100 -> 256 -> 784 (tanh), four-conv discriminator -------------
+
+
+def dense_conv_generator(latent_dim: int, shape: Shape) -> keras.Model:
+    # The seed's hidden Dense(256) has no activation; kept as written.
+    return _dense_generator(latent_dim, shape, [256], lambda: [], "dense_conv_generator")
+
+
+def dense_conv_discriminator(shape: Shape) -> keras.Model:
+    model = keras.Sequential([keras.Input(shape)], name="dense_conv_discriminator")
+    for filters in (32, 64, 128, 256):
+        model.add(layers.Conv2D(filters, 3, strides=2, padding="same"))
+        model.add(layers.LeakyReLU(0.2))
+    model.add(layers.Flatten())
+    model.add(layers.Dropout(0.4))
+    model.add(layers.Dense(1, activation="sigmoid"))
+    return model
+
+
+# --- seed 001: dense ReLU generator 256-512-1024, dense discriminator 512-256 ----------------
+
+
+def dense_relu_generator(latent_dim: int, shape: Shape) -> keras.Model:
+    return _dense_generator(latent_dim, shape, [256, 512, 1024], lambda: [layers.ReLU()], "dense_relu_generator")
+
+
+def dense_relu_discriminator(shape: Shape) -> keras.Model:
+    return _dense_discriminator(shape, [512, 256], layers.ReLU, "dense_relu_discriminator")
+
+
+# --- seed 002: DCGAN (TensorFlow tutorial) ---------------------------------------------------
+
+
+def dcgan_generator(latent_dim: int, shape: Shape) -> keras.Model:
+    h, w, c = shape
+    if h % 4 or w % 4:
+        raise PresetError(f"preset 'dcgan' upsamples twice by 2, so image height and width must be multiples of 4 (got {h}x{w})")
+    h0, w0 = h // 4, w // 4
+    return keras.Sequential(
+        [
+            keras.Input((latent_dim,)),
+            layers.Dense(h0 * w0 * 256, use_bias=False),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(),
+            layers.Reshape((h0, w0, 256)),
+            layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(),
+            layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.LeakyReLU(),
+            layers.Conv2DTranspose(c, 5, strides=2, padding="same", use_bias=False, activation="tanh"),
+        ],
+        name="dcgan_generator",
+    )
+
+
+def dcgan_discriminator(shape: Shape) -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            layers.Conv2D(64, 5, strides=2, padding="same"),
+            layers.LeakyReLU(),
+            layers.Dropout(0.3),
+            layers.Conv2D(128, 5, strides=2, padding="same"),
+            layers.LeakyReLU(),
+            layers.Dropout(0.3),
+            layers.Flatten(),
+            layers.Dense(1),  # a logit: the seed's loss is BCE(from_logits=True)
+        ],
+        name="dcgan_discriminator",
+    )
+
+
+# --- seed 003: dense generator with LeakyReLU(0.2) + BatchNorm(momentum=0.8) -----------------
+
+
+def dense_bn_generator(latent_dim: int, shape: Shape) -> keras.Model:
+    def block():
+        return [layers.LeakyReLU(0.2), layers.BatchNormalization(momentum=0.8)]
+
+    return _dense_generator(latent_dim, shape, [256, 512, 1024], block, "dense_bn_generator")
+
+
+def dense_bn_discriminator(shape: Shape) -> keras.Model:
+    return _dense_discriminator(shape, [512, 256], lambda: layers.LeakyReLU(0.2), "dense_bn_discriminator")
+
+
+# --- ours: a model small enough to test the engine in seconds --------------------------------
+
+
+def tiny_generator(latent_dim: int, shape: Shape) -> keras.Model:
+    return _dense_generator(latent_dim, shape, [32], lambda: [layers.ReLU()], "tiny_generator")
+
+
+def tiny_discriminator(shape: Shape) -> keras.Model:
+    return _dense_discriminator(shape, [32], lambda: layers.LeakyReLU(0.2), "tiny_discriminator", logits=True)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "dense-bn",
+            "003",
+            "Seed 003: dense generator 256-512-1024 with LeakyReLU(0.2) and BatchNorm(momentum 0.8), "
+            "dense discriminator 512-256 with LeakyReLU(0.2); Adam(2e-4, beta_1 0.5). "
+            "The default: the best digits in a few CPU minutes.",
+            dense_bn_generator,
+            dense_bn_discriminator,
+            from_logits=False,
+        ),
+        Preset(
+            "dense-relu",
+            "001",
+            "Seed 001: dense ReLU generator 256-512-1024, dense ReLU discriminator 512-256, sigmoid output; "
+            "Adam(2e-4, beta_1 0.5) (the seed names no optimiser settings).",
+            dense_relu_generator,
+            dense_relu_discriminator,
+            from_logits=False,
+        ),
+        Preset(
+            "dense-conv",
+            "000",
+            "Seed 000: dense generator latent->256->784 (tanh, linear hidden layer), four-conv discriminator "
+            "32/64/128/256 (stride 2, LeakyReLU 0.2, dropout 0.4, sigmoid); Adam(2e-4, beta_1 0.5).",
+            dense_conv_generator,
+            dense_conv_discriminator,
+            from_logits=False,
+        ),
+        Preset(
+            "dcgan",
+            "002",
+            "Seed 002: DCGAN. Dense 7x7x256 + BatchNorm + LeakyReLU, Conv2DTranspose 128/64/1 (5x5); "
+            "conv discriminator 64/128 with dropout 0.3 and a logit output; Adam(1e-4). "
+            "The seed trains at batch 128; slow on a CPU.",
+            dcgan_generator,
+            dcgan_discriminator,
+            from_logits=True,
+            g_learning_rate=1e-4,
+            d_learning_rate=1e-4,
+            beta_1=0.9,
+        ),
+        Preset(
+            "tiny",
+            "",
+            "Ours: one hidden layer of 32 units in each network, for testing the engine in seconds.",
+            tiny_generator,
+            tiny_discriminator,
+            from_logits=True,
+        ),
+    ]
+}
+
+
+def build_models(preset: str, latent_dim: int, shape: Shape) -> tuple[keras.Model, keras.Model]:
+    """The preset's (generator, discriminator) for images of `shape` (H, W, C)."""
+    if preset not in PRESETS:
+        raise PresetError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or shape[2] not in (1, 3) or min(shape[:2]) < 4:
+        raise PresetError(f"presets build for images of shape (H, W, 1) or (H, W, 3) with H, W >= 4 (got {shape})")
+    p = PRESETS[preset]
+    return p.make_generator(latent_dim, shape), p.make_discriminator(shape)
