@@ -113,6 +113,7 @@ class TrainingRun:
             "started_at": None,
             "ended_at": None,
             "error": None,
+            "traceback": None,
             "end_reason": None,
             "dataset_size": None,
             "image_shape": None,
@@ -202,17 +203,18 @@ class TrainingRun:
             self._train()
         except Diverged as e:
             self._end("diverged", error=str(e))
-        except BaseException:  # noqa: BLE001 -- nothing in the thread may die silently
-            self._end("failed", error=traceback.format_exc())
+        except BaseException as e:  # noqa: BLE001 -- nothing in the thread may die silently
+            self._end("failed", error=f"{type(e).__name__}: {e}", trace=traceback.format_exc())
 
-    def _end(self, status: str, error: str | None = None, reason: str | None = None) -> None:
+    def _end(self, status: str, error: str | None = None, reason: str | None = None, trace: str | None = None) -> None:
         with self._lock:
             if self._state["status"] == "stopped":  # stop() already ended it during the compile
                 return
-            self._state.update(status=status, error=error, ended_at=time.time(), eta_seconds=0.0)
+            self._state.update(status=status, error=error, traceback=trace, ended_at=time.time(), eta_seconds=0.0)
             if reason:
                 self._state["end_reason"] = reason
-            state = {k: self._state[k] for k in ("status", "step", "total_steps", "error", "end_reason", "started_at", "ended_at")}
+            keys = ("status", "step", "total_steps", "error", "traceback", "end_reason", "started_at", "ended_at")
+            state = {k: self._state[k] for k in keys}
         if self.run_dir is not None:
             try:
                 self.run_dir.write_status(**state)
@@ -281,36 +283,47 @@ class TrainingRun:
                 self._grids.append(step, grid)
 
         def checkpoint() -> None:
+            if gan.first_nonfinite_step() is not None:
+                record_metrics()  # raises Diverged: NaN weights must never become the latest checkpoint
             run.save_checkpoint(gan, step, {"image_shape": list(shape), "config": cfg.to_dict()})
 
         sample()  # what the untrained generator draws: the start of the timeline
         reason = "finished"
-        while step < total:
-            if self._stop.is_set():
-                reason = "stopped"
-                break
-            if not self._unpaused.is_set():
-                self._set(status="paused")
-                self._unpaused.wait()
-                self._set(status="running")
-                throughput.reset(step)
-                continue
-            gan.train_step(next(batches))
-            step += 1
-            if not compiled:  # the first call traced and compiled the step
-                compiled = True
-                self._set(status="running")
-                throughput.reset(step)
-            self._set(step=step, epoch=step * images_per_step / n, elapsed_seconds=time.monotonic() - t_start)
-            if step % cfg.metrics_every == 0:
-                record_metrics()
-            if step % cfg.sample_every == 0:
-                sample()
-            if step % cfg.checkpoint_every == 0:
-                checkpoint()
-            if cfg.max_seconds is not None and time.monotonic() - t_start >= cfg.max_seconds:
-                reason = "time limit"
-                break
+        try:
+            while step < total:
+                if self._stop.is_set():
+                    reason = "stopped"
+                    break
+                if not self._unpaused.is_set():
+                    self._set(status="paused")
+                    self._unpaused.wait()
+                    self._set(status="running")
+                    throughput.reset(step)
+                    continue
+                gan.train_step(next(batches))
+                step += 1
+                if not compiled:  # the first call traced and compiled the step
+                    compiled = True
+                    self._set(status="running")
+                    throughput.reset(step)
+                self._set(step=step, epoch=step * images_per_step / n, elapsed_seconds=time.monotonic() - t_start)
+                if step % cfg.metrics_every == 0:
+                    record_metrics()
+                if step % cfg.sample_every == 0:
+                    sample()
+                if step % cfg.checkpoint_every == 0:
+                    checkpoint()
+                if cfg.max_seconds is not None and time.monotonic() - t_start >= cfg.max_seconds:
+                    reason = "time limit"
+                    break
+        except Exception:
+            # Lose nothing: keep what was trained before the crash, if the weights are still sound.
+            if step > 0 and gan.first_nonfinite_step() is None:
+                try:
+                    checkpoint()
+                except Exception:  # noqa: BLE001 -- the original error is the one to report
+                    pass
+            raise
 
         if self.status == "stopped":  # stopped during the compile: leave the folder as it was
             return

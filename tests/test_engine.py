@@ -1,0 +1,224 @@
+import json
+import math
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import gan_core.data
+import gan_core.gan
+from gan_core.config import ConfigError
+from gan_core.engine import GridHistory, History, TrainingRun
+from gan_core.runs import RunDir, load_generator
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def wait_for(predicate, timeout=60.0, interval=0.02):
+    """Poll `predicate` until it is true; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def test_invalid_config_is_refused_before_anything_starts(tmp_path):
+    with pytest.raises(ConfigError, match="batch_size must be between 1 and 4096"):
+        TrainingRun(tiny_config(batch_size=0), runs_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_finished_run_writes_its_folder(finished_run):
+    snap = finished_run.snapshot()
+    assert snap["status"] == "finished" and snap["step"] == 40 and snap["progress"] == 1.0
+    assert snap["error"] is None and snap["end_reason"] == "finished"
+    run = RunDir(snap["run_dir"])
+    assert json.loads(run.config_path.read_text())["preset"] == "tiny"
+    records = run.read_metrics()
+    assert [r["step"] for r in records] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in records)
+    assert {"d_acc_real", "d_acc_fake", "d_real", "d_fake", "images_per_second", "epoch"} <= set(records[-1])
+    assert [s for s, _ in run.samples()] == [0, 10, 20, 30, 40]
+    assert [s for s, _ in run.checkpoints()] == [20, 40]
+    assert run.generator_path.exists()
+    assert run.read_status()["status"] == "finished"
+
+
+def test_snapshot_is_plain_data_with_grids_from_fixed_noise(finished_run):
+    snap = finished_run.snapshot()
+    assert snap["history"]["step"][-1] == 40 and len(snap["history"]["d_loss"]) == 8
+    assert [s for s, _ in snap["grids"]] == [0, 10, 20, 30, 40]
+    assert snap["grid_step"] == 40 and snap["grid"].dtype == np.uint8
+    assert snap["grid"].shape == (4 * 30 + 2, 4 * 30 + 2)  # 16 digits, 4x4, 2 px padding
+    assert not any(isinstance(v, tf.Tensor) for v in snap.values())
+    # The grid is drawn from the same noise all run long: it is saved beside the run.
+    noise = RunDir(snap["run_dir"]).read_noise()
+    assert noise.shape == (16, 100)
+    generator = load_generator(snap["run_dir"])
+    from gan_core.latent import make_grid
+
+    assert np.array_equal(make_grid(generator(noise, training=False).numpy()), snap["grid"])
+
+
+def test_start_pause_resume_stop(tmp_path):
+    run = TrainingRun(tiny_config(steps=100_000), runs_dir=tmp_path).start()
+    wait_for(lambda: run.snapshot()["step"] >= 5)
+    run.pause()
+    wait_for(lambda: run.status == "paused")
+    paused_at = run.snapshot()["step"]
+    time.sleep(0.3)
+    assert run.snapshot()["step"] == paused_at
+    run.resume()
+    wait_for(lambda: run.snapshot()["step"] > paused_at + 5)
+    assert run.status == "running"
+    t = time.monotonic()
+    run.stop()
+    assert run.wait(30) == "stopped"
+    assert time.monotonic() - t < 10
+    snap = run.snapshot()
+    assert snap["end_reason"] == "stopped"
+    run_dir = RunDir(snap["run_dir"])
+    assert run_dir.latest_checkpoint()[0] == snap["step"]  # stopping saves where it stopped
+    assert run_dir.generator_path.exists()
+
+
+def test_stop_takes_effect_within_a_second_even_during_the_first_compile(tmp_path, monkeypatch):
+    compiling = threading.Event()
+    original = gan_core.gan.GAN._train_step
+
+    def slow_first_trace(self, real_images):
+        compiling.set()
+        time.sleep(3)  # stands in for a long XLA compile
+        return original(self, real_images)
+
+    monkeypatch.setattr(gan_core.gan.GAN, "_train_step", slow_first_trace)
+    run = TrainingRun(tiny_config(), runs_dir=tmp_path).start()
+    assert compiling.wait(60)
+    assert run.status == "compiling"
+    t = time.monotonic()
+    assert run.stop() == "stopped"
+    assert time.monotonic() - t < 1.5
+    run.wait(30)
+    assert run.status == "stopped" and run.snapshot()["step"] <= 1
+
+
+def test_an_exception_in_the_thread_ends_the_run_as_failed_with_its_traceback(tmp_path, monkeypatch):
+    real_build = gan_core.gan.build_gan
+
+    def build_then_break(config, shape):
+        gan = real_build(config, shape)
+        step = gan.train_step
+        calls = []
+
+        def failing_step(batch):
+            calls.append(1)
+            if len(calls) > 12:
+                raise RuntimeError("disk on fire")
+            return step(batch)
+
+        gan.train_step = failing_step
+        return gan
+
+    monkeypatch.setattr(gan_core.gan, "build_gan", build_then_break)
+    run = TrainingRun(tiny_config(checkpoint_every=1000), runs_dir=tmp_path).start()
+    assert run.wait(60) == "failed"
+    snap = run.snapshot()
+    assert snap["error"] == "RuntimeError: disk on fire"
+    assert "Traceback" in snap["traceback"] and "failing_step" in snap["traceback"]
+    run_dir = RunDir(snap["run_dir"])
+    assert run_dir.read_status()["status"] == "failed"
+    assert run_dir.latest_checkpoint()[0] == 12  # what was trained before the crash is kept
+
+
+def test_bad_data_fails_the_run_with_the_datasets_message(tmp_path):
+    run = TrainingRun(tiny_config(dataset="npz", npz_path=str(tmp_path / "missing.npz")), runs_dir=tmp_path).start()
+    assert run.wait(60) == "failed"
+    assert "missing.npz" in run.snapshot()["error"]
+
+
+def test_a_nan_loss_ends_the_run_as_diverged_and_keeps_the_good_checkpoint(tmp_path, monkeypatch):
+    real_make = gan_core.data.make_dataset
+
+    def poisoned(images, batch_size, seed):
+        good = real_make(images, batch_size, seed).take(23)
+        nan = tf.data.Dataset.from_tensors(tf.fill((batch_size, *images.shape[1:]), float("nan"))).repeat()
+        return good.concatenate(nan)
+
+    monkeypatch.setattr(gan_core.data, "make_dataset", poisoned)
+    run = TrainingRun(tiny_config(steps=200, checkpoint_every=20, metrics_every=5), runs_dir=tmp_path).start()
+    assert run.wait(60) == "diverged"
+    snap = run.snapshot()
+    assert "NaN or inf at step 24" in snap["error"] and "last good checkpoint is step 20" in snap["error"]
+    run_dir = RunDir(snap["run_dir"])
+    assert run_dir.latest_checkpoint()[0] == 20
+    generator = load_generator(run_dir.path)
+    assert all(np.isfinite(w).all() for w in generator.get_weights())
+    assert run_dir.read_status()["status"] == "diverged"
+
+
+def test_checkpoint_round_trip_gives_the_same_generator_output(finished_run):
+    run_dir = RunDir(finished_run.snapshot()["run_dir"])
+    noise = np.random.default_rng(1).standard_normal((8, 100)).astype("float32")
+    exported = load_generator(run_dir.generator_path)
+    # The same run folder without generator.keras falls back to the latest checkpoint.
+    copy = run_dir.path.parent / "copy-without-export"
+    shutil.copytree(run_dir.path, copy)
+    (copy / "generator.keras").unlink()
+    restored = load_generator(copy)
+    np.testing.assert_allclose(exported(noise, training=False), restored(noise, training=False), rtol=1e-6, atol=1e-6)
+
+
+def test_resume_continues_the_step_count_in_the_same_folder(tmp_path):
+    first = TrainingRun(tiny_config(steps=20), runs_dir=tmp_path).start()
+    assert first.wait(60) == "finished"
+    run_dir = first.snapshot()["run_dir"]
+    second = TrainingRun.resume_from(run_dir, steps=40).start()
+    assert second.wait(60) == "finished"
+    snap = second.snapshot()
+    assert snap["run_dir"] == run_dir and snap["step"] == 40
+    steps = [r["step"] for r in RunDir(run_dir).read_metrics()]
+    assert steps == [5, 10, 15, 20, 25, 30, 35, 40]  # one log, no step counted twice
+    assert snap["history"]["step"][0] == 5  # the earlier history is shown again
+    assert [s for s, _ in RunDir(run_dir).checkpoints()] == [20, 40]
+
+
+def test_max_seconds_ends_the_run_cleanly(tmp_path):
+    run = TrainingRun(tiny_config(steps=10_000_000, max_seconds=1), runs_dir=tmp_path).start()
+    assert run.wait(60) == "finished"
+    snap = run.snapshot()
+    assert snap["end_reason"] == "time limit" and 0 < snap["step"] < 10_000_000
+    assert RunDir(snap["run_dir"]).generator_path.exists()
+
+
+def test_epochs_set_the_number_of_steps(tmp_path):
+    run = TrainingRun(tiny_config(epochs=1, batch_size=500, d_steps=2), runs_dir=tmp_path).start()
+    assert run.wait(60) == "finished"
+    assert run.snapshot()["step"] == 5  # 5,000 digits / (500 x 2 real images a step)
+
+
+def test_history_stays_bounded_and_covers_the_whole_run():
+    history = History(max_points=100)
+    for step in range(1, 100_001):
+        history.append({"step": step, "d_loss": 1.0})
+    records = history.records()
+    assert len(records) <= 101
+    steps = [r["step"] for r in records]
+    assert steps[0] == 1 and steps[-1] == 100_000 and steps == sorted(steps)
+    gaps = np.diff(steps[:-1])
+    assert gaps.max() == gaps.min()  # evenly thinned
+
+
+def test_grid_history_is_bounded_and_read_only():
+    grids = GridHistory(max_grids=10)
+    for step in range(0, 1000, 10):
+        grids.append(step, np.zeros((4, 4), np.uint8))
+    items = grids.items()
+    assert len(items) <= 11 and items[0][0] == 0 and items[-1][0] == 990
+    with pytest.raises(ValueError):
+        items[-1][1][0, 0] = 1

@@ -1,0 +1,89 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from gan_core.config import TrainConfig
+from gan_core.gan import METRICS, build_gan
+from gan_core.models import PRESETS, PresetError, build_models
+
+SEED_PRESETS = {"000": "dense-conv", "001": "dense-relu", "002": "dcgan", "003": "dense-bn"}
+
+
+def test_one_preset_per_seed_recipe_with_the_seed_in_its_description():
+    for seed, name in SEED_PRESETS.items():
+        assert PRESETS[name].seed == seed
+        assert f"Seed {seed}" in PRESETS[name].description
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+def test_output_shapes(name, shape):
+    generator, discriminator = build_models(name, 100, shape)
+    assert generator.output_shape == (None, *shape)
+    assert discriminator.output_shape == (None, 1)
+    assert generator.input_shape == (None, 100)
+
+
+def layer_kinds(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def test_seed_000_layers():
+    g, d = build_models("dense-conv", 100, (28, 28, 1))
+    assert [l.units for l in g.layers if isinstance(l, keras.layers.Dense)] == [256, 784]
+    assert [l.filters for l in d.layers if isinstance(l, keras.layers.Conv2D)] == [32, 64, 128, 256]
+    assert all(l.strides == (2, 2) for l in d.layers if isinstance(l, keras.layers.Conv2D))
+    assert [l.rate for l in d.layers if isinstance(l, keras.layers.Dropout)] == [0.4]
+    assert d.layers[-1].activation.__name__ == "sigmoid"
+
+
+def test_seed_001_and_003_layers():
+    g, d = build_models("dense-relu", 100, (28, 28, 1))
+    assert [l.units for l in g.layers if isinstance(l, keras.layers.Dense)] == [256, 512, 1024, 784]
+    assert layer_kinds(g).count("ReLU") == 3
+    assert [l.units for l in d.layers if isinstance(l, keras.layers.Dense)] == [512, 256, 1]
+    g, d = build_models("dense-bn", 100, (28, 28, 1))
+    assert [l.momentum for l in g.layers if isinstance(l, keras.layers.BatchNormalization)] == [0.8] * 3
+    assert [l.negative_slope for l in g.layers if isinstance(l, keras.layers.LeakyReLU)] == [0.2] * 3
+    assert layer_kinds(d).count("LeakyReLU") == 2
+
+
+def test_seed_002_dcgan_layers():
+    g, d = build_models("dcgan", 100, (28, 28, 1))
+    assert g.layers[0].units == 7 * 7 * 256
+    assert [(l.filters, l.kernel_size) for l in g.layers if isinstance(l, keras.layers.Conv2DTranspose)] == [
+        (128, (5, 5)),
+        (64, (5, 5)),
+        (1, (5, 5)),
+    ]
+    assert [l.filters for l in d.layers if isinstance(l, keras.layers.Conv2D)] == [64, 128]
+    assert [l.rate for l in d.layers if isinstance(l, keras.layers.Dropout)] == [0.3, 0.3]
+    assert PRESETS["dcgan"].from_logits and PRESETS["dcgan"].g_learning_rate == 1e-4
+
+
+def test_shapes_a_preset_cannot_build_are_refused_clearly():
+    with pytest.raises(PresetError, match="multiples of 4 .*30x30"):
+        build_models("dcgan", 100, (30, 30, 1))
+    with pytest.raises(PresetError, match=r"\(H, W, 1\) or \(H, W, 3\)"):
+        build_models("dense-bn", 100, (28, 28, 2))
+    with pytest.raises(PresetError, match="unknown preset"):
+        build_models("vgg", 100, (28, 28, 1))
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_one_training_step_gives_finite_metrics_and_changes_both_networks(name):
+    config = TrainConfig(preset=name, batch_size=8, jit_compile=False).resolved()
+    gan = build_gan(config, (28, 28, 1))
+    g_before = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    d_before = [w.numpy().copy() for w in gan.discriminator.trainable_weights]
+    real = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
+    gan.train_step(real)
+    metrics = gan.read_metrics()
+    assert set(metrics) == set(METRICS)
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert 0 <= metrics["d_acc_real"] <= 1 and 0 <= metrics["d_fake"] <= 1
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(g_before, gan.generator.trainable_weights))
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(d_before, gan.discriminator.trainable_weights))
+    assert gan.read_metrics() is None  # read resets the sums
