@@ -2,6 +2,7 @@
 
     python -m gan_core train [--preset NAME --dataset NAME --steps N --max-seconds S ...] [--out runs]
     python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 64 --out grid.png|samples.npy
+    python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] [--real]
     python -m gan_core presets | datasets
 """
 
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--n", type=int, default=64, help="how many images (default: 64)")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     sample.add_argument("--out", default="grid.png", help="grid.png for a PNG grid, or samples.npy for a uint8 array")
+
+    score = commands.add_parser("score", help="quality figures of a trained generator (FD-digits, score, coverage)")
+    score.add_argument("rest", nargs=argparse.REMAINDER, help="RUN_DIR_OR_KERAS_FILE [--n 1000] [--real]")
 
     commands.add_parser("presets", help="list the architecture presets")
     commands.add_parser("datasets", help="list the datasets")
@@ -142,6 +146,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from gan_core.quality import main_score
+
+    return main_score(args.rest)
+
+
 def cmd_presets(_args) -> int:
     from gan_core.config import DEFAULT_PRESET
     from gan_core.models import PRESETS
@@ -162,7 +172,8 @@ def cmd_datasets(_args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return {"train": cmd_train, "sample": cmd_sample, "presets": cmd_presets, "datasets": cmd_datasets}[args.command](args)
+    commands = {"train": cmd_train, "sample": cmd_sample, "score": cmd_score, "presets": cmd_presets, "datasets": cmd_datasets}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

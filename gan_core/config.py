@@ -46,6 +46,9 @@ class TrainConfig:
     sample_every: int = _knob(250, "steps between sample grids (kept in memory and written as PNG)", 1, 1_000_000)
     metrics_every: int = _knob(25, "steps between metric records (averaged over the interval)", 1, 100_000)
     checkpoint_every: int = _knob(2_000, "steps between checkpoints", 1, 10_000_000)
+    quality_every: int = _knob(
+        1_000, "steps between quality figures (FD-digits, classifier score, class coverage); 0 turns them off", 0, 10_000_000
+    )
     grid_size: int = _knob(64, "images in the sample grid", 1, 256)
     jit_compile: bool = _knob(True, "compile the training step with XLA")
 

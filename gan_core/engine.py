@@ -65,9 +65,15 @@ class History:
 
     def columns(self) -> dict[str, list]:
         """The records as columns ({"step": [...], "d_loss": [...], ...}), ready for a chart."""
-        records = self.records()
-        keys = list(records[0]) if records else ["step", *METRICS]
-        return {k: [r.get(k) for r in records] for k in keys}
+        return columns(self.records())
+
+
+def columns(records: list[dict[str, Any]]) -> dict[str, list]:
+    """Records as columns over the union of their keys; a record without a key gives None there."""
+    keys = dict.fromkeys(["step", *METRICS])
+    for record in records:
+        keys.update(dict.fromkeys(record))
+    return {k: [r.get(k) for r in records] for k in keys}
 
 
 class GridHistory:
@@ -101,6 +107,7 @@ class TrainingRun:
         self._unpaused.set()
         self._thread: threading.Thread | None = None
         self._history = History()
+        self._quality = History(max_points=200)
         self._grids = GridHistory()
         self._state: dict[str, Any] = {
             "status": "created",
@@ -117,6 +124,10 @@ class TrainingRun:
             "end_reason": None,
             "dataset_size": None,
             "image_shape": None,
+            "quality_applies": False,
+            "quality_note": None,
+            "alerts": [],
+            "last_step_at": None,
         }
 
     @classmethod
@@ -184,6 +195,7 @@ class TrainingRun:
         with self._lock:
             snap = dict(self._state)
             snap["history"] = self._history.columns()
+            snap["quality"] = self._quality.columns()
             snap["grids"] = self._grids.items()
         snap["grid_step"], snap["grid"] = snap["grids"][-1] if snap["grids"] else (None, None)
         total = snap["total_steps"]
@@ -218,10 +230,26 @@ class TrainingRun:
         if self.run_dir is not None:
             try:
                 self.run_dir.write_status(**state)
+                self._check_health()
             except OSError:
                 pass  # the in-memory status still tells the story
 
+    def _check_health(self) -> None:
+        """Alerts for the history so far; a kind raised for the first time is recorded in the run."""
+        from gan_core import alerts
+
+        with self._lock:
+            merged = columns(sorted(self._history.records() + self._quality.records(), key=lambda r: r["step"]))
+            status = {k: self._state[k] for k in ("status", "step", "error", "images_per_second")}
+            seen = {a["kind"] for a in self._state["alerts"]}
+        found = [dataclasses.asdict(a) for a in alerts.check_health(merged, status)]
+        for alert in found:
+            if alert["kind"] not in seen and self.run_dir is not None:
+                self.run_dir.append_alert({"time": time.time(), **alert})
+        self._set(alerts=found)
+
     def _train(self) -> None:
+        from gan_core import alerts, quality
         from gan_core.data import load_images, make_dataset
         from gan_core.gan import build_gan
 
@@ -232,8 +260,13 @@ class TrainingRun:
         n = len(images)
         images_per_step = cfg.batch_size * cfg.d_steps
         total = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * n / images_per_step)
-        self._set(total_steps=total, dataset_size=n, image_shape=shape)
+        judge, why = quality.applies_to(cfg.dataset, shape)
+        if not cfg.quality_every:
+            judge, why = False, "Quality figures are off for this run (quality_every = 0)."
+        self._set(total_steps=total, dataset_size=n, image_shape=shape, quality_applies=judge, quality_note=why)
         gan = build_gan(cfg, shape)
+        if judge:
+            quality.real_reference()  # the slow first call (classifier, real statistics) happens here, not mid-run
 
         step = 0
         if self._resume is not None:
@@ -242,7 +275,7 @@ class TrainingRun:
             step = run.restore_checkpoint(gan, folder)["step"]
             run.truncate_metrics(step)
             for record in run.read_metrics():
-                self._history.append(record)
+                (self._history if "d_loss" in record else self._quality).append(record)
             noise = run.read_noise()
         else:
             run = self.run_dir = RunDir.create(self.runs_dir, cfg)
@@ -276,6 +309,16 @@ class TrainingRun:
                 eta = (total - step) * cfg.batch_size / ips if ips else None
                 self._state.update(images_per_second=ips, eta_seconds=eta)
 
+        def measure_quality() -> None:
+            """Quality figures and the duplicate check, written as their own record at this step."""
+            images = quality.generate(gan.generator, quality.QUALITY_N, seed=cfg.seed)
+            record = {"step": step, "duplicate_fraction": alerts.duplicate_fraction(images)}
+            if judge:
+                record.update(quality.score_images(images))
+            run.append_metrics(record)
+            with self._lock:
+                self._quality.append(record)
+
         def sample() -> None:
             grid = make_grid(gan.generate(noise))
             save_png(grid, run.sample_path(step))
@@ -306,9 +349,14 @@ class TrainingRun:
                     compiled = True
                     self._set(status="running")
                     throughput.reset(step)
-                self._set(step=step, epoch=step * images_per_step / n, elapsed_seconds=time.monotonic() - t_start)
+                now = time.monotonic()
+                self._set(step=step, epoch=step * images_per_step / n, elapsed_seconds=now - t_start, last_step_at=now)
                 if step % cfg.metrics_every == 0:
                     record_metrics()
+                if cfg.quality_every and step % cfg.quality_every == 0:
+                    measure_quality()
+                if step % cfg.metrics_every == 0:
+                    self._check_health()
                 if step % cfg.sample_every == 0:
                     sample()
                 if step % cfg.checkpoint_every == 0:

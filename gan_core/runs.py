@@ -37,6 +37,18 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
 class RunDir:
     """The files of one run. Plain paths and small readers/writers; no training logic."""
 
@@ -46,6 +58,7 @@ class RunDir:
     config_path = property(lambda self: self.path / "config.json")
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
     status_path = property(lambda self: self.path / "status.json")
+    alerts_path = property(lambda self: self.path / "alerts.jsonl")
     noise_path = property(lambda self: self.path / "noise.npy")
     samples_dir = property(lambda self: self.path / "samples")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
@@ -98,16 +111,17 @@ class RunDir:
             f.write(json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every record of metrics.jsonl; a torn last line (a crash mid-write) is skipped."""
-        if not self.metrics_path.exists():
-            return []
-        records = []
-        for line in self.metrics_path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-        return records
+        """Every record of metrics.jsonl: training metrics (with d_loss) and quality records
+        (fd_digits, duplicate_fraction, ...) at their steps. A torn line (a crash mid-write) is skipped."""
+        return _read_jsonl(self.metrics_path)
+
+    def append_alert(self, alert: dict[str, Any]) -> None:
+        with self.alerts_path.open("a") as f:
+            f.write(json.dumps(alert) + "\n")
+
+    def read_alerts(self) -> list[dict[str, Any]]:
+        """Every health alert the run raised, the first time it raised it."""
+        return _read_jsonl(self.alerts_path)
 
     def truncate_metrics(self, after_step: int) -> None:
         """Drop records past `after_step` (resuming from a checkpoint older than the log)."""

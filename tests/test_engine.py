@@ -222,3 +222,43 @@ def test_grid_history_is_bounded_and_read_only():
     assert len(items) <= 11 and items[0][0] == 0 and items[-1][0] == 990
     with pytest.raises(ValueError):
         items[-1][1][0, 0] = 1
+
+
+def test_quality_figures_are_recorded_for_digits(tmp_path):
+    run = TrainingRun(tiny_config(steps=20, quality_every=10), runs_dir=tmp_path).start()
+    assert run.wait(180) == "finished", run.snapshot()["error"]
+    snap = run.snapshot()
+    assert snap["quality_applies"] is True
+    assert snap["quality"]["step"] == [10, 20]
+    assert all(v > 0 for v in snap["quality"]["fd_digits"]) and len(snap["quality"]["class_histogram"][0]) == 10
+    on_disk = [r for r in RunDir(snap["run_dir"]).read_metrics() if "fd_digits" in r]
+    assert [r["step"] for r in on_disk] == [10, 20]
+    assert 0 <= on_disk[0]["duplicate_fraction"] <= 1
+
+
+def test_quality_panel_says_plainly_when_the_digit_classifier_does_not_apply(tmp_path):
+    images = np.random.default_rng(0).integers(0, 255, (64, 32, 32, 3), dtype=np.uint8)
+    np.savez(tmp_path / "colour.npz", images=images)
+    config = tiny_config(dataset="npz", npz_path=str(tmp_path / "colour.npz"), steps=10, quality_every=10)
+    run = TrainingRun(config, runs_dir=tmp_path).start()
+    assert run.wait(120) == "finished", run.snapshot()["error"]
+    snap = run.snapshot()
+    assert snap["quality_applies"] is False and "only judges 28x28 handwritten digits" in snap["quality_note"]
+    assert snap["quality"]["step"] == [10] and "fd_digits" not in snap["quality"]
+    assert snap["quality"]["duplicate_fraction"][0] is not None  # collapse is still watched
+
+
+def test_a_diverged_run_raises_and_records_the_diverged_alert(tmp_path, monkeypatch):
+    real_make = gan_core.data.make_dataset
+
+    def poisoned(images, batch_size, seed):
+        nan = tf.data.Dataset.from_tensors(tf.fill((batch_size, *images.shape[1:]), float("nan"))).repeat()
+        return real_make(images, batch_size, seed).take(7).concatenate(nan)
+
+    monkeypatch.setattr(gan_core.data, "make_dataset", poisoned)
+    run = TrainingRun(tiny_config(), runs_dir=tmp_path).start()
+    assert run.wait(60) == "diverged"
+    kinds = [a["kind"] for a in run.snapshot()["alerts"]]
+    assert "diverged" in kinds
+    recorded = RunDir(run.snapshot()["run_dir"]).read_alerts()
+    assert recorded[0]["kind"] == "diverged" and "step 8" in recorded[0]["message"]
