@@ -188,7 +188,13 @@ class TrainingRun:
 
     @property
     def active(self) -> bool:
+        """Compiling, running or paused."""
         return self.status in ACTIVE
+
+    @property
+    def alive(self) -> bool:
+        """The thread still runs: active, or finishing a compile or a final save after a stop."""
+        return self._thread is not None and self._thread.is_alive()
 
     def snapshot(self) -> dict[str, Any]:
         """Plain Python/numpy copies of everything a page draws; safe from any thread."""
@@ -225,14 +231,18 @@ class TrainingRun:
             self._state.update(status=status, error=error, traceback=trace, ended_at=time.time(), eta_seconds=0.0)
             if reason:
                 self._state["end_reason"] = reason
-            keys = ("status", "step", "total_steps", "error", "traceback", "end_reason", "started_at", "ended_at")
-            state = {k: self._state[k] for k in keys}
+            state = self._disk_status()
         if self.run_dir is not None:
             try:
                 self.run_dir.write_status(**state)
                 self._check_health()
             except OSError:
                 pass  # the in-memory status still tells the story
+
+    def _disk_status(self) -> dict[str, Any]:
+        """What status.json holds (call with the lock held, or from the thread)."""
+        keys = ("status", "step", "total_steps", "error", "traceback", "end_reason", "started_at", "ended_at")
+        return {k: self._state[k] for k in keys}
 
     def _check_health(self) -> None:
         """Alerts for the history so far; a kind raised for the first time is recorded in the run."""
@@ -373,7 +383,8 @@ class TrainingRun:
                     pass
             raise
 
-        if self.status == "stopped":  # stopped during the compile: leave the folder as it was
+        if self.status == "stopped":  # stopped during the compile: nothing was trained worth keeping
+            run.write_status(**self._disk_status())
             return
         record_metrics()
         if not run.samples() or run.samples()[-1][0] != step:

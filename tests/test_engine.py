@@ -105,7 +105,8 @@ def test_stop_takes_effect_within_a_second_even_during_the_first_compile(tmp_pat
     assert run.stop() == "stopped"
     assert time.monotonic() - t < 1.5
     run.wait(30)
-    assert run.status == "stopped" and run.snapshot()["step"] <= 1
+    assert run.status == "stopped" and run.snapshot()["step"] <= 1 and not run.alive
+    assert RunDir(run.snapshot()["run_dir"]).read_status()["status"] == "stopped"
 
 
 def test_an_exception_in_the_thread_ends_the_run_as_failed_with_its_traceback(tmp_path, monkeypatch):
@@ -162,12 +163,12 @@ def test_a_nan_loss_ends_the_run_as_diverged_and_keeps_the_good_checkpoint(tmp_p
     assert run_dir.read_status()["status"] == "diverged"
 
 
-def test_checkpoint_round_trip_gives_the_same_generator_output(finished_run):
+def test_checkpoint_round_trip_gives_the_same_generator_output(finished_run, tmp_path):
     run_dir = RunDir(finished_run.snapshot()["run_dir"])
     noise = np.random.default_rng(1).standard_normal((8, 100)).astype("float32")
     exported = load_generator(run_dir.generator_path)
     # The same run folder without generator.keras falls back to the latest checkpoint.
-    copy = run_dir.path.parent / "copy-without-export"
+    copy = tmp_path / "copy-without-export"
     shutil.copytree(run_dir.path, copy)
     (copy / "generator.keras").unlink()
     restored = load_generator(copy)

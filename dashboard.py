@@ -1,0 +1,54 @@
+"""GAN Studio: `streamlit run dashboard.py`. Page config, navigation, the run in progress at a glance."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.common import format_duration, get_registry, status_badge
+
+SIDEBAR_POLL_SECONDS = 2.0
+
+
+def sidebar_glance() -> None:
+    """Status and progress of this server's run, refreshed while it is active, on every page."""
+    registry = get_registry()
+    run = registry.current()
+    active = run is not None and run.active
+
+    @st.fragment(run_every=SIDEBAR_POLL_SECONDS if active else None)
+    def glance() -> None:
+        now = registry.current()
+        if now is not run or (now is not None and now.active) != active:
+            st.rerun()  # a run started or ended: the whole app redraws and polling follows
+        if now is None:
+            st.caption("No run yet: start one on the Train page.")
+            return
+        snap = now.snapshot()
+        config = snap["config"]
+        st.markdown(f"**{'Run in progress' if active else 'Last run'}** {status_badge(snap['status'])}")
+        total = snap["total_steps"]
+        steps = f"step {snap['step']:,} / {total:,}" if total else f"step {snap['step']:,}"
+        st.progress(snap["progress"], text=steps)
+        details = f"{config['preset']} · {config['dataset']}"
+        if snap["status"] == "running" and snap["eta_seconds"] is not None:
+            details += f" · ETA {format_duration(snap['eta_seconds'])}"
+        st.caption(details)
+
+    with st.sidebar:
+        glance()
+
+
+def main() -> None:
+    st.set_page_config(page_title="GAN Studio", layout="wide")
+    page = st.navigation(
+        [
+            st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
+            st.Page("pages/explore.py", title="Explore", icon=":material/explore:"),
+            st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
+        ]
+    )
+    sidebar_glance()
+    page.run()
+
+
+main()

@@ -1,0 +1,112 @@
+"""UI helpers shared by the pages: the server's run registry, where runs live, status badges, pictures.
+
+Also `protect_training_thread()`, which keeps Streamlit from resetting Keras under a training run.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from gan_core.latent import png_bytes, upscale
+from gan_core.registry import RunRegistry
+
+RUNS_ENV = "GAN_STUDIO_RUNS"
+
+# Markdown badge colour and icon per engine status (gan_core.engine.STATUSES).
+_BADGES = {
+    "created": ("gray", "schedule"),
+    "compiling": ("blue", "hourglass_top"),
+    "running": ("green", "play_arrow"),
+    "paused": ("orange", "pause"),
+    "finished": ("green", "check_circle"),
+    "stopped": ("gray", "stop"),
+    "failed": ("red", "error"),
+    "diverged": ("violet", "warning"),
+}
+
+
+@st.cache_resource
+def get_registry() -> RunRegistry:
+    """The one RunRegistry of this server: every session and every page sees the same run."""
+    protect_training_thread()
+    return RunRegistry()
+
+
+def runs_dir() -> Path:
+    """Where runs are written: $GAN_STUDIO_RUNS, else ./runs."""
+    return Path(os.environ.get(RUNS_ENV) or "runs")
+
+
+def status_badge(status: str) -> str:
+    """Markdown for a coloured badge naming the status, e.g. for st.markdown or a caption."""
+    colour, icon = _BADGES.get(status, ("gray", "help"))
+    return f":{colour}-badge[:material/{icon}: {status}]"
+
+
+def show_picture(picture: np.ndarray, caption: str | None = None, scale: int = 3) -> None:
+    """A uint8 picture enlarged without blur (nearest neighbour), so small digits read on a projector."""
+    st.image(enlarged_png(picture, scale), caption=caption)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def enlarged_png(picture: np.ndarray, scale: int = 3) -> bytes:
+    """PNG bytes of `picture` enlarged `scale` times; cached, since a live view redraws the same grid
+    every second and encoding it costs more than everything else on the page."""
+    return png_bytes(upscale(picture, scale))
+
+
+def format_duration(seconds: float | None) -> str:
+    """'1 h 05 min', '3 min 07 s', '42 s'; '–' when unknown."""
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        return "–"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+# ------------------------------------------------------------------ Streamlit and a live Keras thread
+_protected = threading.Lock()
+_protected_done = False
+
+
+def protect_training_thread() -> None:
+    """Stop Streamlit from resetting Keras under a run that trains in another thread. Idempotent.
+
+    After every script run (so every second while the live view polls) Streamlit calls
+    keras.backend.clear_session(). That swaps out Keras's per-thread state for all threads at once:
+    a run building its networks at that moment gets two layers named 'dense' and fails, and the
+    call's full garbage collection (0.3 s on two cores with TensorFlow loaded) holds the GIL the
+    training thread needs. Streamlit's own gc.collect(2) after each run is made cheap by freezing
+    the long-lived heap (TensorFlow's modules) once.
+    """
+    global _protected_done
+    with _protected:
+        if _protected_done:
+            return
+        from streamlit.runtime.scriptrunner import script_runner
+
+        if hasattr(script_runner, "_clean_problem_modules"):
+
+            def clean_problem_modules_but_keras() -> None:
+                # What Streamlit's version does, less the Keras reset.
+                plt = sys.modules.get("matplotlib.pyplot")
+                if plt is not None:
+                    plt.close("all")
+
+            script_runner._clean_problem_modules = clean_problem_modules_but_keras
+        gc.collect()
+        gc.freeze()
+        _protected_done = True

@@ -1,0 +1,323 @@
+"""Explore: walk the latent space of a trained generator, from A to B, one dimension at a time, across a plane.
+
+Every slider move reruns this script, so the page only composes: the maths and the fast, cached
+generator call live in gan_core.explorer. `?run=<run-id>` opens a run directly (the Runs page's
+"Open in explorer").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from gan_core import explorer as ex
+from gan_core.explorer import DIRECTION_KINDS, Explorer
+from gan_core.latent import walk
+from gan_core.runs import RunDir, RunError, list_runs, load_generator
+from pages.common import get_registry, runs_dir
+
+UPLOAD = "<upload>"  # the generator picker's option that is not a run id
+CANDIDATES = 16
+MAX_SEED = 2**31 - 1
+# Target sizes in screen pixels; images are enlarged by whole numbers so digits stay crisp.
+BIG_PX, THUMB_PX, SMALL_PX = 336, 112, 84
+
+
+# ------------------------------------------------------------------ the generator
+def generator_file(run: RunDir) -> Path | None:
+    """The file that changes when the run's generator does: generator.keras, else the latest checkpoint."""
+    if run.generator_path.exists():
+        return run.generator_path
+    latest = run.latest_checkpoint()
+    return latest[1] / "generator.weights.h5" if latest else None
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the generator…")
+def load_explorer(path: str, mtime_ns: int) -> Explorer:
+    """The Explorer of a run folder or .keras file. `mtime_ns` only keys the cache: a run that trained
+    further is a new generator."""
+    return Explorer(load_generator(path))
+
+
+def saved_upload(data: bytes) -> Path:
+    """An uploaded .keras file written to a temporary file named by its content (so reruns reuse it)."""
+    folder = Path(tempfile.gettempdir()) / "gan-studio-uploads"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:24]}.keras"
+    if not path.exists():
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return path
+
+
+def _follow_choice() -> None:
+    """Keep ?run= in step with the picker, so the address can be shared or bookmarked."""
+    choice = st.session_state.generator_choice
+    if choice == UPLOAD:
+        st.query_params.pop("run", None)
+        st.session_state.run_param_applied = None
+    else:
+        st.query_params["run"] = choice
+        st.session_state.run_param_applied = choice
+
+
+def generator_ui() -> tuple[Explorer, str] | None:
+    """The generator picker: a run under runs_dir() or an uploaded file. Returns (explorer, its name)."""
+    runs = {info.run_dir.run_id: info for info in list_runs(runs_dir()) if generator_file(info.run_dir)}
+    current = get_registry().current()
+    current_id = current.run_dir.run_id if current is not None and current.run_dir is not None else None
+    training_id = current_id if current is not None and current.active else None
+
+    # Each of these picks the generator once, when it appears; after that the picker is the user's.
+    finished = current_id if current_id in runs and current_id != training_id else None
+    if finished and finished != st.session_state.get("finished_applied"):
+        st.session_state.finished_applied = st.session_state.generator_choice = finished
+    wanted = st.query_params.get("run")
+    if wanted and wanted != st.session_state.get("run_param_applied"):
+        st.session_state.run_param_applied = wanted
+        if wanted in runs:
+            st.session_state.generator_choice = wanted
+        else:
+            st.warning(f"No run {wanted!r} with a generator under {runs_dir()}; pick another below.")
+    options = [*runs, UPLOAD]
+    if st.session_state.get("generator_choice") not in options:
+        st.session_state.generator_choice = options[0]  # the newest run
+
+    def label(option: str) -> str:
+        if option == UPLOAD:
+            return "Upload a generator.keras…"
+        info = runs[option]
+        step = info.status.get("step", info.checkpoint_step)
+        preset = info.config.preset if info.config else "?"
+        note = (
+            " · training now (latest checkpoint)"
+            if option == training_id
+            else (" · just finished" if option == current_id else "")
+        )
+        return f"{option} · {preset} · step {step}{note}"
+
+    choice = st.selectbox("Generator", options, format_func=label, key="generator_choice", on_change=_follow_choice)
+    if choice == UPLOAD:
+        uploaded = st.file_uploader("A generator saved by Keras (.keras)", type=["keras"])
+        if uploaded is None:
+            if not runs:
+                st.info(
+                    f"No trained runs under `{runs_dir()}` yet: train one on the Train page, or upload a generator.keras."
+                )
+            return None
+        path, name = saved_upload(uploaded.getvalue()), uploaded.name
+    else:
+        path, name = runs[choice].run_dir.path, choice
+    try:
+        source = path if path.is_file() else generator_file(RunDir(path))
+        if source is None:
+            raise RunError(f"run {name} has neither generator.keras nor a checkpoint any more")
+        return load_explorer(str(path), source.stat().st_mtime_ns), name
+    except (OSError, ValueError) as e:  # RunError is a ValueError: a corrupt or foreign file
+        st.error(str(e))
+        return None
+
+
+def show(
+    explorer: Explorer, images: np.ndarray, target_px: int, ncols: int | None = None, caption: str | None = None
+) -> None:
+    """Images enlarged to about `target_px` per image and sent as PNG (never JPEG: digits must stay crisp)."""
+    png = ex.picture_png(images, ex.scale_for(explorer.image_shape[0], target_px), ncols=ncols)
+    st.image(png, caption=caption, output_format="PNG")
+
+
+# ------------------------------------------------------------------ from A to B
+def _random_seed(key: str) -> None:
+    st.session_state[key] = random.randrange(1_000_000)
+
+
+def _pick_candidate(pill_key: str, seed_key: str, seeds: list[int]) -> None:
+    index = st.session_state[pill_key]
+    if index is not None:
+        st.session_state[seed_key] = seeds[index]
+        st.session_state[pill_key] = None  # a pick is an action, not a lasting selection
+
+
+def endpoint_ui(name: str, explorer: Explorer, default_seed: int) -> np.ndarray:
+    """Seed input, random button and thumbnail of one endpoint; returns its latent vector."""
+    key = f"seed_{name.lower()}"
+    st.session_state.setdefault(key, default_seed)  # in session state: the buttons and the candidates set it
+    seed = st.number_input(f"Seed {name}", 0, MAX_SEED, step=1, key=key)
+    st.button(
+        f"Random {name}", key=f"random_{name.lower()}", icon=":material/casino:", on_click=_random_seed, args=(key,)
+    )
+    z = explorer.noise(seed)
+    show(explorer, explorer.generate(z), THUMB_PX, caption=name)
+    return z
+
+
+def candidates_ui(explorer: Explorer) -> None:
+    """A grid of candidate seeds; picking one sets A or B."""
+    base = st.session_state.setdefault("candidate_base", 1000)
+    seeds = [base + i for i in range(CANDIDATES)]
+    images = explorer.generate(np.stack([explorer.noise(s) for s in seeds]))
+    scale = ex.scale_for(explorer.image_shape[0], SMALL_PX)
+    pngs = [ex.picture_png(images[i : i + 1], scale) for i in range(CANDIDATES)]
+    st.image(pngs, caption=[f"#{i}" for i in range(CANDIDATES)], output_format="PNG")
+    for name in ("A", "B"):
+        pill_key = f"pick_{name.lower()}"
+        st.pills(
+            f"Set {name} to candidate",
+            range(CANDIDATES),
+            format_func=lambda i: f"#{i}",
+            key=pill_key,
+            on_change=_pick_candidate,
+            args=(pill_key, f"seed_{name.lower()}", seeds),
+        )
+    st.button(
+        "Show 16 other candidates",
+        icon=":material/refresh:",
+        on_click=lambda: st.session_state.update(candidate_base=random.randrange(10_000, 1_000_000)),
+    )
+
+
+def interpolation_ui(explorer: Explorer) -> np.ndarray:
+    """A, B, the image at t and the strip between them; returns the latent vector at t."""
+    col_a, col_b, col_t = st.columns([1, 1, 2.6], gap="large")
+    with col_a:
+        a = endpoint_ui("A", explorer, 0)
+    with col_b:
+        b = endpoint_ui("B", explorer, 1)
+    with col_t:
+        method = st.radio(
+            "Path",
+            ["slerp", "lerp"],
+            horizontal=True,
+            key="method",
+            format_func={"slerp": "slerp (great circle)", "lerp": "lerp (straight line)"}.get,
+            help="slerp keeps the typical length of Gaussian noise all the way; lerp's midpoints are shorter and often blurrier.",
+        )
+        t = st.slider("t (0 = A, 1 = B)", 0.0, 1.0, 0.5, 0.01, key="t")
+        z_t = ex.point_at(a, b, t, method)
+        show(explorer, explorer.generate(z_t), BIG_PX, caption=f"t = {t:.2f} ({method})")
+
+    frames = st.slider("Frames from A to B", 2, 16, 8, key="frames")
+    images = explorer.generate(walk(a, b, frames, method))
+    show(explorer, images, SMALL_PX, ncols=frames, caption=f"{frames} frames from A to B ({method})")
+    scale = ex.scale_for(explorer.image_shape[0], SMALL_PX)
+    st.download_button(
+        "Download the walk as GIF",
+        data=lambda: ex.walk_gif(images, scale),
+        icon=":material/download:",
+        file_name=f"walk-{st.session_state.seed_a}-{st.session_state.seed_b}-{method}.gif",
+        mime="image/gif",
+        on_click="ignore",
+    )
+    with st.expander("Pick A or B from candidates"):
+        candidates_ui(explorer)
+    return z_t
+
+
+# ------------------------------------------------------------------ around the point at t
+def _reset_offsets(keys: list[str]) -> None:
+    for key in keys:
+        st.session_state[key] = 0.0
+
+
+@st.fragment
+def dimensions_ui(explorer: Explorer, z_t: np.ndarray) -> None:
+    """Sliders that move the point at t along single latent dimensions."""
+    d = explorer.latent_dim
+    controls, shown = st.columns([1.4, 1], gap="large")
+    with controls:
+        dims = st.multiselect(
+            "Latent dimensions", range(d), default=list(range(min(4, d))), key=f"dims_{d}", max_selections=8
+        )
+        keys = [f"offset_{d}_{dim}" for dim in dims]
+        for key in keys:  # the default lives in session state, so that the reset button may set it
+            st.session_state.setdefault(key, 0.0)
+        offsets = [st.slider(f"dimension {dim}", -3.0, 3.0, step=0.1, key=key) for dim, key in zip(dims, keys)]
+        if dims:
+            st.caption("Values at t: " + ", ".join(f"{dim}: {z_t[dim]:+.2f}" for dim in dims))
+            st.button(
+                "Back to the point at t",
+                key="reset_offsets",
+                on_click=_reset_offsets,
+                args=(keys,),
+                icon=":material/undo:",
+            )
+    with shown:
+        z = ex.nudge(z_t, dims, offsets)
+        moved = ", ".join(f"{dim} {o:+.1f}" for dim, o in zip(dims, offsets) if o) or "none"
+        show(explorer, explorer.generate(z), BIG_PX, caption=f"offsets: {moved}")
+
+
+def plane_directions_ui(explorer: Explorer) -> tuple[np.ndarray, str, str] | None:
+    """The plane's two directions and their names, or None (with a message) when they cannot be made."""
+    d = explorer.latent_dim
+    kind = st.radio(
+        "Directions", list(DIRECTION_KINDS), format_func=DIRECTION_KINDS.get, key="plane_kind", horizontal=True
+    )
+    if kind == "dimensions":
+        left, right = st.columns(2)
+        i = left.selectbox("Across: dimension", range(d), index=0, key=f"plane_x_{d}")
+        j = right.selectbox("Down: dimension", range(d), index=min(1, d - 1), key=f"plane_y_{d}")
+        try:
+            return ex.dimension_directions(d, (i, j)), f"dimension {i}", f"dimension {j}"
+        except ValueError as e:
+            st.warning(str(e))
+            return None
+    if kind == "random":
+        seed = st.session_state.setdefault("plane_seed", 0)
+        st.button(
+            "New random directions",
+            icon=":material/casino:",
+            on_click=lambda: st.session_state.update(plane_seed=random.randrange(1_000_000)),
+        )
+        return ex.random_directions(d, seed), f"random direction 1 (seed {seed})", "random direction 2"
+    with st.spinner(f"Finding the principal directions from {ex.PCA_SAMPLES:,} samples (once per generator)…"):
+        directions, explained = explorer.principal_directions()
+    return (
+        directions,
+        f"principal direction 1 ({explained[0]:.0%} of image variance)",
+        f"principal direction 2 ({explained[1]:.0%})",
+    )
+
+
+@st.fragment
+def plane_ui(explorer: Explorer, z_t: np.ndarray) -> None:
+    """A grid of images across two directions through the point at t."""
+    controls, shown = st.columns([1, 1.4], gap="large")
+    with controls:
+        found = plane_directions_ui(explorer)
+        steps = st.select_slider("Grid", [5, 7, 9], value=7, key="plane_steps", format_func=lambda n: f"{n} × {n}")
+        extent = st.slider("Reach (latent units either side)", 0.5, 4.0, 2.0, 0.25, key="plane_extent")
+    if found is None:
+        return
+    directions, across, down = found
+    with shown:
+        images = explorer.generate(ex.plane(z_t, directions, steps, extent))
+        show(explorer, images, SMALL_PX, ncols=steps, caption=f"→ {across} · ↓ {down} · centre: the point at t")
+
+
+# ------------------------------------------------------------------ the page
+def main() -> None:
+    st.title("Explore the latent space")
+    loaded = generator_ui()
+    if loaded is None:
+        return
+    explorer, name = loaded
+    h, w, c = explorer.image_shape
+    st.caption(f"**{name}** · latent_dim {explorer.latent_dim} · images {h}×{w}{'' if c == 1 else ' colour'}")
+
+    st.header("From A to B", divider="gray")
+    z_t = interpolation_ui(explorer)
+    st.header("One dimension at a time", divider="gray")
+    dimensions_ui(explorer, z_t)
+    st.header("A plane through the point at t", divider="gray")
+    plane_ui(explorer, z_t)
+
+
+main()

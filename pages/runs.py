@@ -1,0 +1,228 @@
+"""Runs: every run under runs_dir(), newest first: settings, status, last grid, final metrics, and what to do with it.
+
+Open it in the explorer, resume it (same folder, same step count), download its generator or its
+metrics as CSV, or delete it after a confirmation. The active run cannot be deleted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+from streamlit.errors import StreamlitAPIException
+
+from gan_core.config import ConfigError
+from gan_core.engine import ACTIVE
+from gan_core.explorer import scale_for
+from gan_core.latent import png_bytes, upscale
+from gan_core.registry import RunActiveError, RunRegistry
+from gan_core.runs import RunDir, RunError, RunInfo, list_runs
+from pages.common import format_duration, get_registry, runs_dir, status_badge
+
+GRID_PX = 300  # the last sample grid, enlarged to about this width
+# Final metrics shown per run, by their metrics.jsonl names, with their format.
+SHOWN_METRICS = {"d_loss": "{:.3f}", "g_loss": "{:.3f}", "d_acc_real": "{:.0%}", "d_acc_fake": "{:.0%}"}
+
+
+def metrics_csv(records: list[dict[str, Any]]) -> str:
+    """metrics.jsonl records as CSV: one column per key, in the order keys first appear."""
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue()
+
+
+def _when(timestamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp)) if timestamp else "–"
+
+
+def grid_ui(info: RunInfo) -> None:
+    """The run's last sample grid, enlarged without blur."""
+    if info.last_sample is None:
+        st.caption("No sample grid yet.")
+        return
+    try:
+        picture = np.asarray(Image.open(info.last_sample))
+    except OSError as e:
+        st.caption(f"The last sample grid cannot be read: {e}")
+        return
+    step = int(info.last_sample.stem.split("_")[-1])  # samples/step_0001500.png
+    big = png_bytes(upscale(picture, scale_for(picture.shape[1], GRID_PX)))
+    st.image(big, caption=f"step {step:,}", output_format="PNG")
+
+
+def summary_ui(info: RunInfo, active_here: bool) -> None:
+    """Status, steps, times, final metrics, settings and error of one run."""
+    status, config = info.status, info.config
+    state = status.get("status", "unknown")
+    total = status.get("total_steps") or (config.steps if config else None)
+    step = status.get("step", info.checkpoint_step or 0)
+    steps = f"step {step:,} / {total:,}" if total else f"step {step:,}"
+    st.markdown(f"{status_badge(state)} **{steps}**")
+    if state in ACTIVE and not active_here:
+        st.caption(
+            "Its status says active, but it is not training on this server: another process may be training it, or it was interrupted."
+        )
+    if config is not None:
+        st.markdown(
+            f"Preset **{config.preset}** on **{config.dataset}** · latent_dim {config.latent_dim} · batch {config.batch_size}"
+        )
+    else:
+        st.warning("config.json cannot be read: this folder can only be deleted.")
+    started, ended = status.get("started_at"), status.get("ended_at")
+    took = f" · took {format_duration(ended - started)}" if started and ended else ""
+    reason = f" · {status['end_reason']}" if status.get("end_reason") else ""
+    checkpoint = (
+        f" · checkpoint at step {info.checkpoint_step:,}" if info.checkpoint_step is not None else " · no checkpoint"
+    )
+    st.caption(f"Started {_when(started)} · ended {_when(ended)}{took}{reason}{checkpoint}")
+    if info.last_metrics:
+        cols = st.columns(len(SHOWN_METRICS))
+        for col, (key, fmt) in zip(cols, SHOWN_METRICS.items()):
+            value = info.last_metrics.get(key)
+            col.metric(key, fmt.format(value) if isinstance(value, (int, float)) else "–")
+    if status.get("error"):
+        st.error(status["error"].strip().splitlines()[-1])  # the message; older runs stored the whole traceback here
+        if status.get("traceback"):
+            with st.expander("Traceback"):
+                st.code(status["traceback"], language=None)
+    if config is not None:
+        with st.expander("Settings"):
+            st.json(config.to_dict())
+
+
+def open_in_explorer(run_id: str) -> None:
+    """Switch to the Explore page with ?run=<run-id>."""
+    try:
+        st.switch_page("pages/explore.py", query_params={"run": run_id})
+    except StreamlitAPIException:  # this page was started on its own, without the dashboard's navigation
+        st.error(f"The Explore page is not part of this app; start the dashboard and open Explore with ?run={run_id}.")
+
+
+def resume_ui(info: RunInfo, registry: RunRegistry) -> None:
+    """A new total step count and a button that continues the run from its latest checkpoint."""
+    run, config = info.run_dir, info.config
+    if config is None or info.checkpoint_step is None:
+        st.caption("Nothing to resume from: no checkpoint." if config is not None else "No readable config.")
+        return
+    done, total = info.checkpoint_step, info.status.get("total_steps") or config.steps
+    steps = st.number_input(
+        "Train until step",
+        min_value=done + 1,
+        max_value=10_000_000,
+        value=total if total > done else done + total,
+        step=100,
+        key=f"resume_steps_{run.run_id}",
+        help=f"The latest checkpoint is at step {done:,}; training continues from there.",
+    )
+    if st.button("Resume", key=f"resume_{run.run_id}", type="primary", icon=":material/play_arrow:"):
+        try:
+            registry.resume(run.path, steps=int(steps))
+        except RunActiveError as e:
+            st.error(f"Cannot resume: {e}")
+            return
+        except (RunError, ConfigError, OSError) as e:
+            st.error(f"Cannot resume {run.run_id}: {e}")
+            return
+        try:
+            st.switch_page("pages/train.py")
+        except StreamlitAPIException:  # started without the dashboard: say so here instead
+            st.success(f"Resumed {run.run_id}: training to step {int(steps):,}.")
+
+
+def delete_ui(run: RunDir, active_here: bool) -> None:
+    """Delete the folder after an explicit confirmation; never the active run."""
+    if active_here:
+        st.caption("This run is training now: stop it on the Train page before deleting it.")
+        return
+    st.markdown(f"Delete **{run.run_id}** with its checkpoints, samples and generator? This cannot be undone.")
+    sure = st.checkbox("Yes, delete this run", key=f"confirm_delete_{run.run_id}")
+    if st.button("Delete", key=f"delete_{run.run_id}", type="primary", disabled=not sure, icon=":material/delete:"):
+        try:
+            run.delete()
+        except OSError as e:
+            st.error(f"Could not delete {run.path}: {e}")
+            return
+        st.session_state.runs_notice = f"Deleted {run.run_id}."
+        st.rerun()
+
+
+def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
+    run = info.run_dir
+    has_generator = run.generator_path.exists()
+    explore, generator, metrics, resume, delete = st.columns(5)
+    if explore.button(
+        "Open in explorer",
+        key=f"open_{run.run_id}",
+        icon=":material/explore:",
+        disabled=not (has_generator or info.checkpoint_step is not None),
+        help="Walk the latent space of this run's generator (its latest checkpoint if it has no generator.keras yet).",
+    ):
+        open_in_explorer(run.run_id)
+    generator.download_button(
+        "generator.keras",
+        data=lambda path=run.generator_path: path.read_bytes(),
+        file_name=f"{run.run_id}-generator.keras",
+        mime="application/octet-stream",
+        key=f"download_generator_{run.run_id}",
+        icon=":material/download:",
+        disabled=not has_generator,
+        on_click="ignore",
+        help="The trained generator, loadable with keras.models.load_model"
+        if has_generator
+        else "No generator.keras: the run has not ended yet.",
+    )
+    records = run.read_metrics()
+    metrics.download_button(
+        "metrics.csv",
+        data=metrics_csv(records) if records else "",
+        file_name=f"{run.run_id}-metrics.csv",
+        mime="text/csv",
+        key=f"download_metrics_{run.run_id}",
+        icon=":material/download:",
+        disabled=not records,
+        on_click="ignore",
+    )
+    with resume.popover("Resume…", icon=":material/replay:", disabled=active_here):
+        resume_ui(info, registry)
+    with delete.popover("Delete…", icon=":material/delete:"):
+        delete_ui(run, active_here)
+
+
+def run_card(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
+    with st.container(border=True):
+        st.subheader(info.run_dir.run_id, anchor=False)
+        picture, summary = st.columns([1, 2], gap="large")
+        with picture:
+            grid_ui(info)
+        with summary:
+            summary_ui(info, active_here)
+        actions_ui(info, registry, active_here)
+
+
+def main() -> None:
+    st.title("Runs")
+    folder = runs_dir()
+    if notice := st.session_state.pop("runs_notice", None):
+        st.success(notice)
+    infos = list_runs(folder)
+    if not infos:
+        st.info(f"No runs under `{folder}` yet: start one on the Train page.")
+        return
+    registry = get_registry()
+    active = registry.active()
+    active_path = Path(active.run_dir.path).resolve() if active is not None and active.run_dir is not None else None
+    st.caption(f"{len(infos)} run{'s' if len(infos) != 1 else ''} under `{folder}`, newest first.")
+    for info in infos:
+        run_card(info, registry, active_here=info.run_dir.path.resolve() == active_path)
+
+
+main()

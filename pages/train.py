@@ -1,0 +1,390 @@
+"""Train: start a run (one click for the demo, or every setting), control it, watch it learn live.
+
+No training logic here: the page starts runs through the server's RunRegistry and draws
+`run.snapshot()`. The live view polls once a second while the run is active and not at all after.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from gan_core import charts
+from gan_core.config import ConfigError, TrainConfig, knobs
+from gan_core.data import DATASETS, DatasetError, image_shape, load_images
+from gan_core.engine import ACTIVE, TrainingRun
+from gan_core.latent import gif_bytes, upscale
+from gan_core.models import PRESETS
+from gan_core.registry import RunActiveError, RunRegistry
+from gan_core.runs import RunError
+from pages.common import enlarged_png, format_duration, get_registry, runs_dir, show_picture, status_badge
+
+POLL_SECONDS = 1.0
+GRID_SCALE = 3  # 28-pixel digits x3: readable from the back of a room
+STOP_TIMEOUT = 10.0  # a stop saves a checkpoint and the generator; wait that long before redrawing
+FIELDS = {f.name: f for f in knobs()}
+KNOBS = {name: f.metadata for name, f in FIELDS.items()}
+DEFAULTS = TrainConfig()
+# What people can act on: the errors of starting a run, shown as they are.
+START_ERRORS = (ConfigError, DatasetError, RunActiveError, RunError)
+# How a knob's number is shown and stepped, where Streamlit's default does not suit it.
+WIDGET_OPTIONS = {
+    "g_learning_rate": {"format": "%.1e", "step": 1e-5},
+    "d_learning_rate": {"format": "%.1e", "step": 1e-5},
+    "beta_1": {"format": "%.3f", "step": 0.05},
+    "max_seconds": {"format": "%.0f", "step": 60.0, "placeholder": "no limit"},
+    "epochs": {"placeholder": "use steps"},
+}
+
+
+# ------------------------------------------------------------------ starting a run
+def start_run(registry: RunRegistry, config: TrainConfig) -> str | None:
+    """Start `config`; None when it started, else the message saying why not."""
+    try:
+        if config.dataset == "npz":
+            check_npz(config)
+        registry.start(config, runs_dir())
+    except START_ERRORS as e:
+        return str(e)
+    return None
+
+
+def check_npz(config: TrainConfig) -> None:
+    """Read the user's .npz now, so a bad file is refused before a run folder exists."""
+    images = load_images("npz", config.npz_path)
+    per_step = config.batch_size * config.d_steps
+    if per_step > len(images):
+        raise DatasetError(
+            f"each step takes batch_size x d_steps = {per_step} images but {Path(config.npz_path).name} "
+            f"holds {len(images)}; lower batch_size to at most {len(images) // config.d_steps}"
+        )
+
+
+def demo_ui(registry: RunRegistry) -> None:
+    """The first screen: one press starts the default run."""
+    with st.container(border=True):
+        st.subheader("Watch a GAN learn to draw digits")
+        st.markdown(
+            f"The demo trains preset **{DEFAULTS.preset}** on **{DEFAULTS.dataset}** for {DEFAULTS.steps:,} steps "
+            f"of {DEFAULTS.batch_size} images. Noise turns into digits within a few minutes on this CPU: the page "
+            f"shows what the generator draws from the same {DEFAULTS.grid_size} noise vectors every "
+            f"{DEFAULTS.sample_every} steps, with the losses and the discriminator's view beside it."
+        )
+        if st.button("Start a demo run", type="primary", icon=":material/rocket_launch:", key="demo"):
+            error = start_run(registry, TrainConfig())
+            if error:
+                st.error(error)
+            else:
+                st.rerun()
+
+
+def knob_input(name: str, value=..., key: str | None = None, **kwargs):
+    """The widget for one TrainConfig knob, from its metadata: name as label, help, valid range.
+
+    Optional knobs (default None) start blank; blank means "unset"."""
+    field, meta = FIELDS[name], KNOBS[name]
+    value = getattr(DEFAULTS, name) if value is ... else value
+    key = key or f"knob-{name}"
+    kwargs = {**WIDGET_OPTIONS.get(name, {}), **kwargs}
+    if field.type == "bool":
+        return st.checkbox(name, value=value, help=meta["help"], key=key)
+    if field.type.startswith("int"):
+        low, high, step = int(meta["low"]), int(meta["high"]), 1
+    else:
+        low, high, step = float(meta["low"]), float(meta["high"]), kwargs.pop("step", None)
+    if value is None:
+        kwargs.setdefault("placeholder", "unset")
+    return st.number_input(
+        name, min_value=low, max_value=high, value=value, step=step, help=meta["help"], key=key, **kwargs
+    )
+
+
+def upload_ui() -> str | None:
+    """The .npz uploader; returns the saved file's path (under runs/uploads/), or None."""
+    uploaded = st.file_uploader(
+        "Your images (.npz)",
+        type=["npz"],
+        key="npz-upload",
+        help="np.savez(path, images=array) with shape (N, H, W), (N, H, W, 1) or (N, H, W, 3); "
+        "uint8 0..255 or float 0..1 / -1..1",
+    )
+    if uploaded is None:
+        return None
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(uploaded.name).name).lstrip(".") or "upload.npz"
+    target = runs_dir() / "uploads" / name
+    saved = (uploaded.file_id, str(target))
+    if st.session_state.get("npz-saved") != saved or not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(uploaded.getvalue())
+        st.session_state["npz-saved"] = saved
+    try:
+        h, w, c = image_shape("npz", str(target))
+        st.caption(f"{name}: images of {h}x{w}x{c}")
+    except DatasetError as e:
+        st.error(str(e))
+    return str(target)
+
+
+def settings_ui(registry: RunRegistry, active: TrainingRun | None) -> None:
+    """Every knob of TrainConfig a person would touch; starts a run on submit."""
+    # Preset and dataset sit outside the form: changing them redraws the descriptions, the preset's
+    # learning rates and the uploader at once, which a form would hold back until submit.
+    left, right = st.columns(2)
+    with left:
+        names = list(PRESETS)
+        preset = st.selectbox(
+            "preset", names, index=names.index(DEFAULTS.preset), key="knob-preset", help=KNOBS["preset"]["help"]
+        )
+        st.caption(PRESETS[preset].description)
+    with right:
+        names = list(DATASETS)
+        dataset = st.selectbox(
+            "dataset", names, index=names.index(DEFAULTS.dataset), key="knob-dataset", help=KNOBS["dataset"]["help"]
+        )
+        st.caption(DATASETS[dataset])
+        npz_path = upload_ui() if dataset == "npz" else None
+
+    p = PRESETS[preset]
+    values: dict = {"preset": preset, "dataset": dataset, "npz_path": npz_path}
+    with st.form("settings", border=True):
+        # The knobs people touch most, three to a row; the preset's optimiser values are keyed by
+        # preset, so choosing another preset shows its own values.
+        rows = [
+            ("latent_dim", "batch_size", "d_steps"),
+            ("g_learning_rate", "d_learning_rate", "beta_1"),
+            ("steps", "seed", "sample_every"),
+        ]
+        preset_values = {"g_learning_rate": p.g_learning_rate, "d_learning_rate": p.d_learning_rate, "beta_1": p.beta_1}
+        for row in rows:
+            for col, name in zip(st.columns(3), row):
+                with col:
+                    if name in preset_values:
+                        values[name] = knob_input(name, preset_values[name], key=f"knob-{name}-{preset}")
+                    else:
+                        values[name] = knob_input(name)
+        # Everything else, including knobs the engine gains later.
+        placed = {name for row in rows for name in row} | set(values)
+        with st.expander("Advanced"):
+            rest = [name for name in KNOBS if name not in placed]
+            for i in range(0, len(rest), 3):
+                for col, name in zip(st.columns(3), rest[i : i + 3]):
+                    with col:
+                        values[name] = knob_input(name)
+        submitted = st.form_submit_button(
+            "Start training", type="primary", icon=":material/play_arrow:", disabled=active is not None
+        )
+        if active is not None:
+            st.caption("A run is active: stop it to start another.")
+
+    if not submitted:
+        return
+    # The preset's own value stays "the preset's", so the saved config says so.
+    for name, preset_value in preset_values.items():
+        if values[name] == preset_value:
+            values[name] = None
+    config = TrainConfig(**values)
+    problems = config.problems()
+    if dataset == "npz" and not npz_path:
+        problems.append("upload your .npz file with the uploader above, or choose another dataset")
+    if problems:
+        st.error("Nothing was started. Please fix:\n" + "\n".join(f"- {p}" for p in problems))
+        return
+    error = start_run(registry, config)
+    if error:
+        st.error(f"Nothing was started: {error}")
+    else:
+        st.rerun()
+
+
+# ------------------------------------------------------------------ the run
+def controls_ui(registry: RunRegistry, run: TrainingRun, snap: dict) -> None:
+    """Only the buttons that apply to the run's status, in one row."""
+    status = snap["status"]
+    with st.container(horizontal=True):
+        if status in ("compiling", "running") and st.button("Pause", icon=":material/pause:", key="pause"):
+            run.pause()
+            st.rerun()
+        if status == "paused" and st.button("Resume", icon=":material/play_arrow:", key="resume", type="primary"):
+            run.resume()
+            st.rerun()
+        if status in ACTIVE and st.button("Stop", icon=":material/stop:", key="stop"):
+            with st.spinner("Stopping: saving a checkpoint and the generator…"):
+                # During the first compile the engine marks the run stopped at once; do not wait on it.
+                run.stop(timeout=0.2 if status == "compiling" else STOP_TIMEOUT)
+            st.rerun()
+        if (
+            status == "stopped"
+            and snap["run_dir"]
+            and st.button("Continue training", icon=":material/replay:", key="continue")
+        ):
+            try:
+                registry.resume(snap["run_dir"])
+            except START_ERRORS as e:
+                st.error(f"Could not continue: {e}")
+            else:
+                st.rerun()
+
+
+def status_ui(snap: dict) -> None:
+    """The state in words, when there is more to say than the badge in the heading."""
+    status, step, total = snap["status"], snap["step"], snap["total_steps"]
+    badge = status_badge(status)
+    if status == "compiling":
+        st.info(f"{badge} Loading data, building the networks and compiling the training step…")
+    elif status == "paused":
+        st.warning(f"{badge} Paused at step {step:,}. Resume to continue, or Stop to save and end the run.")
+    elif status == "finished":
+        why = " (time limit reached)" if snap["end_reason"] == "time limit" else ""
+        st.success(f"{badge} Finished{why}: {step:,} steps in {format_duration(snap['elapsed_seconds'])}.")
+    elif status == "stopped":
+        of_total = f"{step:,} / {total:,}" if total else f"{step:,}"
+        reason = snap["end_reason"]
+        st.info(f"{badge} Stopped at step {of_total}{f' ({reason})' if reason and reason != 'stopped' else ''}.")
+    elif status == "diverged":
+        st.error(f"{badge} Diverged: {snap['error']}")
+    elif status == "failed":
+        error = (snap["error"] or "unknown error").strip()
+        st.error(f"{badge} Failed: {error}")
+        with st.expander("Traceback"):
+            st.code(snap.get("traceback") or error, language="text")
+
+
+def alerts_ui(snap: dict) -> None:
+    """The engine's health alerts (gan_core.alerts): what looks wrong and what to try."""
+    for alert in snap.get("alerts") or []:
+        if alert.get("kind") == "diverged" and snap["status"] == "diverged":
+            continue  # the status line already says it
+        where = f" at step {alert['step']:,}" if alert.get("step") is not None else ""
+        show = st.error if alert.get("severity") == "error" else st.warning
+        show(f"**{alert.get('kind')}**{where}: {alert.get('message')} {alert.get('remedy') or ''}".strip())
+
+
+def progress_ui(snap: dict) -> None:
+    """Progress bar with step/total, then the figures people ask about, large enough for a room."""
+    step, total, status = snap["step"], snap["total_steps"], snap["status"]
+    st.progress(snap["progress"], text=f"step {step:,} / {total:,}" if total else f"step {step:,}")
+    running = status == "running"  # a paused or ended run has no current speed nor ETA
+    ips = snap["images_per_second"]
+    with st.container(horizontal=True, gap="large"):
+        st.metric("Step", f"{step:,}")
+        st.metric("Epoch", f"{snap['epoch']:.2f}")
+        st.metric("Images / s", f"{ips:,.0f}" if ips and running else "–")
+        st.metric("ETA", format_duration(snap["eta_seconds"]) if running else "–")
+        st.metric("Elapsed", format_duration(snap["elapsed_seconds"]))
+
+
+def settings_caption(snap: dict) -> None:
+    """Since when and with which settings: what anyone opening the page needs to know about the run."""
+    config, started, ended = snap["config"], snap["started_at"], snap["ended_at"]
+    when = ""
+    if started and ended:
+        when = f"Ran from {_clock(started)} to {_clock(ended)} · "
+    elif started:
+        when = f"Started at {_clock(started)} ({format_duration(time.time() - started)} ago) · "
+    st.caption(
+        f"{when}**{config['preset']}** on **{config['dataset']}** · batch_size {config['batch_size']} · "
+        f"latent_dim {config['latent_dim']} · g/d learning rate {config['g_learning_rate']:g}/{config['d_learning_rate']:g} · "
+        f"beta_1 {config['beta_1']:g} · d_steps {config['d_steps']} · seed {config['seed']}"
+    )
+
+
+def _clock(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def grid_ui(snap: dict) -> None:
+    """The live sample grid, a timeline to scrub back through training, and downloads."""
+    grids = snap["grids"]
+    if not grids:
+        st.info("The first sample grid appears once the networks are built.")
+        return
+    steps = [s for s, _ in grids]
+    key = f"timeline-{snap['run_id']}"
+    if len(steps) > 1:
+        # Follow the newest grid unless the viewer has scrubbed back to an older one.
+        chosen, latest_seen = st.session_state.get(key), st.session_state.get(key + "-latest")
+        if chosen not in steps or chosen == latest_seen:
+            st.session_state[key] = steps[-1]
+        st.session_state[key + "-latest"] = steps[-1]
+    step = st.session_state.get(key)
+    if step not in steps:
+        step = steps[-1]
+    grid = dict(grids)[step]
+    live = " (latest)" if step == steps[-1] else f" of {steps[-1]:,}"
+    show_picture(grid, caption=f"Samples from the fixed noise at step {step:,}{live}", scale=GRID_SCALE)
+    if len(steps) > 1:
+        st.select_slider("Timeline", options=steps, key=key, format_func=lambda s: f"step {s:,}")
+
+    name = snap["run_id"] or "run"
+    with st.container(horizontal=True):
+        st.download_button(
+            "Grid as PNG",
+            data=lambda: enlarged_png(grid, GRID_SCALE),
+            file_name=f"{name}-step{step}.png",
+            mime="image/png",
+            icon=":material/image:",
+            on_click="ignore",
+            key="download-png",
+        )
+        st.download_button(
+            "Progress as GIF",
+            data=lambda: gif_bytes([upscale(g, GRID_SCALE) for _, g in grids]),
+            file_name=f"{name}-progress.gif",
+            mime="image/gif",
+            icon=":material/movie:",
+            on_click="ignore",
+            key="download-gif",
+        )
+
+
+def charts_ui(snap: dict) -> None:
+    for name, figure in charts.figures(snap["history"]).items():
+        st.plotly_chart(figure, key=f"chart-{name}", config={"displaylogo": False})
+
+
+def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
+    """Everything about the server's run, redrawn every second while it is active."""
+    active = run.active
+
+    @st.fragment(run_every=POLL_SECONDS if active else None)
+    def live() -> None:
+        if registry.current() is not run or run.active != active:
+            st.rerun()  # a run started or ended: redraw the whole page, which also stops the polling
+        snap = run.snapshot()
+        st.subheader(f"{snap['run_id'] or 'New run'} {status_badge(snap['status'])}")
+        settings_caption(snap)
+        controls_ui(registry, run, snap)
+        status_ui(snap)
+        alerts_ui(snap)
+        progress_ui(snap)
+        left, right = st.columns(2, gap="large")
+        with left:
+            grid_ui(snap)
+        with right:
+            charts_ui(snap)
+        with st.expander("All settings of this run"):
+            st.json(snap["config"], expanded=True)
+
+    live()
+
+
+def main() -> None:
+    registry = get_registry()
+    run = registry.current()
+    if run is None:
+        st.title("Train")
+        demo_ui(registry)
+        st.subheader("Or choose every setting")
+        settings_ui(registry, None)
+        return
+    run_ui(registry, run)
+    st.divider()
+    active = registry.active()
+    with st.expander("Start a new run", expanded=active is None):
+        settings_ui(registry, active)
+
+
+main()

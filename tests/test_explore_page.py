@@ -1,0 +1,246 @@
+"""AppTest of pages/explore.py over a real tiny run: the picker, the walk from A to B, the sliders, the plane, uploads.
+
+AppTest shows an st.image only as a URL, so the `media` fixture keeps the bytes behind every URL
+and the tests decode the pictures the page really sent.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+import pages.common
+from gan_core import explorer as ex
+from gan_core.latent import to_uint8
+from gan_core.runs import RunDir, load_generator
+
+pytestmark = pytest.mark.timeout(300)
+
+PAGE = Path(__file__).resolve().parents[1] / "pages" / "explore.py"
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """url -> the bytes the page stored behind it (images and downloads)."""
+    stored: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        stored[file_id] = path_or_data if isinstance(path_or_data, bytes) else Path(path_or_data).read_bytes()
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
+    return lambda url: stored[url.rsplit("/", 1)[-1].split(".")[0]]
+
+
+@pytest.fixture(scope="module")
+def run_path(finished_run, tmp_path_factory):
+    """A copy of the finished tiny run, alone in its runs folder (other tests add folders beside the original)."""
+    source = Path(finished_run.snapshot()["run_dir"])
+    return Path(shutil.copytree(source, tmp_path_factory.mktemp("explore_runs") / source.name))
+
+
+@pytest.fixture(scope="module")
+def reference(run_path):
+    """The run's generator loaded here, to compute what the page should show."""
+    return ex.Explorer(load_generator(run_path))
+
+
+@pytest.fixture
+def page(run_path, monkeypatch, media):
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(run_path.parent))
+    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def image(at, caption_start: str):
+    """The one st.image whose caption starts with `caption_start`."""
+    found = [img for img in at.image if img.captions and img.captions[0].startswith(caption_start)]
+    assert len(found) == 1, [img.captions for img in at.image]
+    return found[0]
+
+
+def picture(at, media, caption_start: str) -> np.ndarray:
+    """The picture behind that st.image, decoded from the PNG the page sent."""
+    url = image(at, caption_start).value[0]
+    assert url.endswith(".png")  # PNG, not JPEG: digits stay crisp
+    return np.asarray(Image.open(io.BytesIO(media(url))))
+
+
+def shrink(picture: np.ndarray, size: int = 28) -> np.ndarray:
+    """Undo the whole-number nearest-neighbour enlargement of one image."""
+    assert picture.shape[0] % size == 0 and picture.shape[0] == picture.shape[1]
+    step = picture.shape[0] // size
+    return picture[::step, ::step]
+
+
+def expected(reference, z) -> np.ndarray:
+    return to_uint8(reference.generate(z))[0, ..., 0]
+
+
+def assert_same_digit(shown: np.ndarray, wanted: np.ndarray) -> None:
+    assert shown.shape == wanted.shape
+    assert np.abs(shown.astype(int) - wanted.astype(int)).max() <= 1  # float round-off only
+
+
+# ------------------------------------------------------------------ the generator
+def test_the_page_opens_the_run_and_draws_every_section(page, run_path):
+    assert page.selectbox(key="generator_choice").value == run_path.name
+    assert [h.value for h in page.header] == [
+        "From A to B",
+        "One dimension at a time",
+        "A plane through the point at t",
+    ]
+    for caption in ("A", "B", "t = 0.50 (slerp)", "8 frames from A to B", "offsets: none", "→ dimension 0"):
+        image(page, caption)
+    assert "latent_dim 100" in page.caption[0].value
+
+
+def test_the_image_at_t_is_the_generator_at_that_point(page, media, reference):
+    a, b = ex.seed_noise(0, 100), ex.seed_noise(1, 100)
+    shown = shrink(picture(page, media, "t = 0.50"))
+    assert_same_digit(shown, expected(reference, ex.point_at(a, b, 0.5, "slerp")))
+    assert shown.shape == (28, 28) and picture(page, media, "t = 0.50").shape[0] >= 280  # large on screen
+
+
+def test_moving_t_changes_the_image(page, media, reference):
+    before = picture(page, media, "t = 0.50")
+    page.slider(key="t").set_value(0.0).run()
+    assert not page.exception
+    after = picture(page, media, "t = 0.00")
+    assert not np.array_equal(before, after)
+    assert_same_digit(shrink(after), expected(reference, ex.seed_noise(0, 100)))  # t = 0 is A itself
+
+
+def test_lerp_and_slerp_draw_different_midpoints(page, media, reference):
+    slerp_picture = picture(page, media, "t = 0.50 (slerp)")
+    strip_before = picture(page, media, "8 frames")
+    page.radio(key="method").set_value("lerp").run()
+    lerp_picture = picture(page, media, "t = 0.50 (lerp)")
+    assert not np.array_equal(slerp_picture, lerp_picture)
+    a, b = ex.seed_noise(0, 100), ex.seed_noise(1, 100)
+    assert_same_digit(shrink(lerp_picture), expected(reference, (a + b) / 2))
+    assert not np.array_equal(strip_before, picture(page, media, "8 frames from A to B (lerp)"))
+
+
+def test_the_strip_has_the_chosen_number_of_frames(page, media):
+    page.slider(key="frames").set_value(5).run()
+    strip = picture(page, media, "5 frames from A to B")
+    scale = strip.shape[0] // (28 + 4)
+    assert strip.shape == (scale * (28 + 4), scale * (5 * 30 + 2))
+    assert page.get("download_button")[0].label == "Download the walk as GIF"
+
+
+def test_seeds_random_button_and_candidate_pick_change_the_endpoints(page, media):
+    thumb_a = picture(page, media, "A")
+    page.number_input(key="seed_a").set_value(42).run()
+    assert not np.array_equal(thumb_a, picture(page, media, "A"))
+    page.button(key="random_b").click().run()
+    assert page.number_input(key="seed_b").value != 1
+    page.get("button_group")[0].set_value(3).run()  # "Set A to candidate" #3
+    assert not page.exception
+    assert page.number_input(key="seed_a").value == page.session_state["candidate_base"] + 3
+    assert len(image(page, "#0").value) == 16
+
+
+def test_a_dimension_slider_moves_the_image_and_resets(page, media):
+    at_t = picture(page, media, "t = 0.50")
+    assert np.array_equal(picture(page, media, "offsets: none"), at_t)  # starts at the point at t
+    page.slider(key="offset_100_2").set_value(3.0).run()
+    moved = picture(page, media, "offsets: 2 +3.0")
+    assert not np.array_equal(moved, at_t)
+    page.button(key="reset_offsets").click().run()
+    assert np.array_equal(picture(page, media, "offsets: none"), at_t)
+
+
+@pytest.mark.parametrize("kind", ["dimensions", "random", "pca"])
+def test_the_plane_is_a_grid_through_the_point(page, media, kind):
+    page.radio(key="plane_kind").set_value(kind).run()
+    assert not page.exception
+    grid = picture(page, media, "→ ")
+    scale = grid.shape[0] // (7 * 30 + 2)
+    assert grid.shape == (scale * (7 * 30 + 2),) * 2
+    # The middle cell is the point at t.
+    centre = grid[
+        scale * (2 + 3 * 30) : scale * (2 + 3 * 30 + 28) : scale,
+        scale * (2 + 3 * 30) : scale * (2 + 3 * 30 + 28) : scale,
+    ]
+    assert np.array_equal(centre, shrink(picture(page, media, "t = 0.50")))
+    if kind == "pca":
+        assert "principal direction 1" in image(page, "→ ").captions[0]
+
+
+def test_two_equal_plane_dimensions_are_refused_with_a_message(page):
+    page.selectbox(key="plane_y_100").set_value(0).run()
+    assert not page.exception
+    assert "two different dimensions" in page.warning[0].value
+
+
+# ------------------------------------------------------------------ choosing the generator
+def test_query_param_opens_the_named_run(run_path, monkeypatch, media, tmp_path):
+    runs = tmp_path / "runs"
+    for name in ("20000101-000000-a", "20000101-000000-b"):
+        shutil.copytree(run_path, runs / name)
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(runs))
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.query_params["run"] = "20000101-000000-a"  # not the newest
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="generator_choice").value == "20000101-000000-a"
+    at.selectbox(key="generator_choice").set_value("20000101-000000-b").run()
+    assert at.query_params["run"] == "20000101-000000-b"  # the address follows the picker
+
+
+def test_the_run_that_just_finished_is_chosen_first(run_path, monkeypatch, media, tmp_path):
+    runs = tmp_path / "runs"
+    for name in ("20000101-000000-a", "20000101-000000-b"):
+        shutil.copytree(run_path, runs / name)
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(runs))
+    just_finished = SimpleNamespace(run_dir=RunDir(runs / "20000101-000000-a"), active=False)
+    monkeypatch.setattr(pages.common, "get_registry", lambda: SimpleNamespace(current=lambda: just_finished))
+    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    assert not at.exception
+    assert at.selectbox(key="generator_choice").value == "20000101-000000-a"  # not the newest, b
+    assert "just finished" in at.selectbox(key="generator_choice").format_func("20000101-000000-a")
+
+
+def test_an_unknown_run_in_the_query_is_reported(page):
+    page.query_params["run"] = "no-such-run"
+    page.run()
+    assert not page.exception
+    assert "No run 'no-such-run'" in page.warning[0].value
+    image(page, "t = 0.50")  # and the page still works with the run it had
+
+
+def test_an_uploaded_generator_is_explored_and_a_corrupt_one_is_refused(page, media, run_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # uploads are saved under the temporary folder
+    page.selectbox(key="generator_choice").set_value("<upload>").run()
+    assert page.file_uploader
+    page.file_uploader[0].set_value(("generator.keras", b"this is not a zip file", "application/octet-stream")).run()
+    assert not page.exception
+    assert "could not load a Keras model" in page.error[0].value
+    assert not page.image
+    good = (run_path / "generator.keras").read_bytes()
+    page.file_uploader[0].set_value(("generator.keras", good, "application/octet-stream")).run()
+    assert not page.exception and not page.error
+    image(page, "t = 0.50")
+    assert len(list((tmp_path / "gan-studio-uploads").glob("*.keras"))) == 2  # saved by content, once each
+
+
+def test_no_runs_yet_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(tmp_path))
+    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    assert not at.exception
+    assert "No trained runs" in at.info[0].value
+    assert at.selectbox(key="generator_choice").value == "<upload>"

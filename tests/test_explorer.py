@@ -1,0 +1,218 @@
+"""Tests for gan_core.explorer: points, directions through a point, planes, the cached generator call."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from gan_core import explorer
+from gan_core.explorer import Explorer
+from gan_core.latent import fixed_noise
+from gan_core.models import build_models
+from gan_core.runs import RunError
+
+LATENT_DIM = 16
+
+
+@pytest.fixture(scope="module")
+def tiny_explorer():
+    generator, _ = build_models("tiny", LATENT_DIM, (28, 28, 1))
+    return Explorer(generator)
+
+
+def assert_orthonormal(directions):
+    gram = directions.astype("float64") @ directions.T.astype("float64")
+    np.testing.assert_allclose(gram, np.eye(len(directions)), atol=1e-5)
+
+
+# ------------------------------------------------------------------ points
+def test_seed_noise_is_the_first_vector_of_fixed_noise():
+    np.testing.assert_array_equal(explorer.seed_noise(7, LATENT_DIM), fixed_noise(1, LATENT_DIM, 7)[0])
+    assert not np.array_equal(explorer.seed_noise(7, LATENT_DIM), explorer.seed_noise(8, LATENT_DIM))
+
+
+@pytest.mark.parametrize("method", ["lerp", "slerp"])
+def test_point_at_runs_from_a_to_b(method):
+    a, b = explorer.seed_noise(1, LATENT_DIM), explorer.seed_noise(2, LATENT_DIM)
+    np.testing.assert_allclose(explorer.point_at(a, b, 0.0, method), a, atol=1e-6)
+    np.testing.assert_allclose(explorer.point_at(a, b, 1.0, method), b, atol=1e-5)
+    assert explorer.point_at(a, b, 0.5, method).shape == (LATENT_DIM,)
+
+
+def test_lerp_and_slerp_differ_in_between():
+    a, b = explorer.seed_noise(1, LATENT_DIM), explorer.seed_noise(2, LATENT_DIM)
+    mid_line, mid_arc = explorer.point_at(a, b, 0.5, "lerp"), explorer.point_at(a, b, 0.5, "slerp")
+    np.testing.assert_allclose(mid_line, (a + b) / 2, atol=1e-6)
+    # The straight line cuts the corner: its midpoint is shorter than the great circle's.
+    assert np.linalg.norm(mid_line) < np.linalg.norm(mid_arc) - 0.1
+
+
+def test_point_at_refuses_an_unknown_method():
+    with pytest.raises(ValueError, match="'lerp' or 'slerp'"):
+        explorer.point_at(np.ones(3), np.ones(3), 0.5, "cubic")
+
+
+def test_nudge_moves_only_the_chosen_dimensions():
+    z = explorer.seed_noise(3, LATENT_DIM)
+    before = z.copy()
+    moved = explorer.nudge(z, [2, 5], [1.5, -0.5])
+    np.testing.assert_array_equal(z, before)  # the original is untouched
+    np.testing.assert_allclose(moved - z, np.eye(LATENT_DIM)[2] * 1.5 - np.eye(LATENT_DIM)[5] * 0.5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ directions
+@settings(max_examples=30, deadline=None)
+@given(latent_dim=st.integers(2, 300), seed=st.integers(0, 2**31 - 1))
+def test_random_directions_are_orthonormal(latent_dim, seed):
+    directions = explorer.random_directions(latent_dim, seed)
+    assert directions.shape == (2, latent_dim) and directions.dtype == np.float32
+    assert_orthonormal(directions)
+
+
+def test_random_directions_depend_on_the_seed_only():
+    np.testing.assert_array_equal(explorer.random_directions(100, 5), explorer.random_directions(100, 5))
+    assert not np.allclose(explorer.random_directions(100, 5), explorer.random_directions(100, 6))
+
+
+def test_dimension_directions_are_unit_axes():
+    directions = explorer.dimension_directions(10, (3, 7))
+    np.testing.assert_array_equal(directions, np.eye(10, dtype="float32")[[3, 7]])
+
+
+@pytest.mark.parametrize(
+    ("dims", "message"), [((4, 4), "two different"), ((0, 10), "between 0 and 9"), ((-1, 2), "between 0 and 9")]
+)
+def test_dimension_directions_refuse_bad_choices(dims, message):
+    with pytest.raises(ValueError, match=message):
+        explorer.dimension_directions(10, dims)
+
+
+def test_orthonormalize_keeps_the_first_direction_and_refuses_dependent_rows():
+    vectors = np.array([[3.0, 0.0, 4.0], [1.0, 1.0, 0.0]])
+    q = explorer.orthonormalize(vectors)
+    assert_orthonormal(q)
+    np.testing.assert_allclose(q[0], [0.6, 0.0, 0.8], atol=1e-6)
+    assert q[1] @ vectors[1] > 0  # the second keeps its sense too
+    with pytest.raises(ValueError, match="linearly dependent"):
+        explorer.orthonormalize(np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]))
+
+
+def test_principal_directions_find_the_dimensions_that_move_the_image():
+    # A linear "generator": latent dimension 3 moves the image most, dimension 7 next, the rest a little.
+    rng = np.random.default_rng(0)
+    weights = 0.01 * rng.standard_normal((LATENT_DIM, 6 * 6))
+    weights[3, :18] += 5.0 * rng.standard_normal(18)  # the top half of the image
+    weights[7, 18:] += 2.0 * rng.standard_normal(18)  # the bottom half
+
+    def generate(z):
+        return (z @ weights).reshape(-1, 6, 6, 1)
+
+    # The regression's sampling noise shrinks like 1/sqrt(n_samples): enough samples for a 0.99 match.
+    directions, explained = explorer.principal_directions(generate, LATENT_DIM, k=2, n_samples=5000)
+    assert directions.shape == (2, LATENT_DIM)
+    assert_orthonormal(directions)
+    assert abs(directions[0, 3]) > 0.99 and abs(directions[1, 7]) > 0.99
+    assert explained[0] > explained[1] > 0 and explained.sum() <= 1.0 + 1e-6
+
+
+def test_top_components_match_a_full_svd():
+    rng = np.random.default_rng(1)
+    rotation = np.linalg.qr(rng.standard_normal((64, 64)))[0]
+    x = rng.standard_normal((400, 64)) * np.exp(-np.arange(64) / 6) @ rotation  # a decaying spectrum, like images
+    x -= x.mean(axis=0)
+    components, singular = explorer.top_components(x, 3)
+    _, full_singular, full_vt = np.linalg.svd(x, full_matrices=False)
+    np.testing.assert_allclose(singular, full_singular[:3], rtol=1e-6)
+    np.testing.assert_allclose(np.abs(np.sum(components * full_vt[:3], axis=1)), 1.0, atol=1e-6)  # same up to sign
+
+
+def test_principal_directions_refuse_too_few_samples():
+    with pytest.raises(ValueError, match="n_samples must exceed"):
+        explorer.principal_directions(lambda z: z, LATENT_DIM, k=2, n_samples=2)
+
+
+# ------------------------------------------------------------------ planes
+def test_plane_shape_centre_and_axes():
+    center = explorer.seed_noise(0, LATENT_DIM)
+    directions = explorer.dimension_directions(LATENT_DIM, (0, 1))
+    grid = explorer.plane(center, directions, steps=5, extent=2.0)
+    assert grid.shape == (25, LATENT_DIM) and grid.dtype == np.float32
+    cells = grid.reshape(5, 5, LATENT_DIM)
+    np.testing.assert_allclose(cells[2, 2], center, atol=1e-6)  # the middle cell is the point itself
+    np.testing.assert_allclose(cells[0, 0] - center, -2.0 * directions[0] - 2.0 * directions[1], atol=1e-6)
+    np.testing.assert_allclose(cells[2, 4] - center, 2.0 * directions[0], atol=1e-6)  # right: +direction 0
+    np.testing.assert_allclose(cells[4, 2] - center, 2.0 * directions[1], atol=1e-6)  # down: +direction 1
+    # Only the two chosen dimensions vary across the plane.
+    assert np.all(grid[:, 2:] == center[2:])
+
+
+def test_plane_refuses_bad_shapes():
+    center = np.zeros(LATENT_DIM, "float32")
+    with pytest.raises(ValueError, match="at least 2"):
+        explorer.plane(center, explorer.random_directions(LATENT_DIM, 0), steps=1)
+    with pytest.raises(ValueError, match="directions must have shape"):
+        explorer.plane(center, explorer.random_directions(LATENT_DIM, 0, k=3))
+
+
+# ------------------------------------------------------------------ the generator
+def test_explorer_generates_what_the_generator_draws(tiny_explorer):
+    z = fixed_noise(5, LATENT_DIM, 1)
+    images = tiny_explorer.generate(z)
+    assert images.shape == (5, 28, 28, 1)
+    expected = tiny_explorer.generator(z, training=False).numpy()
+    np.testing.assert_allclose(images, expected, atol=1e-6)
+    assert tiny_explorer.latent_dim == LATENT_DIM and tiny_explorer.image_shape == (28, 28, 1)
+
+
+def test_explorer_keeps_recent_results_and_does_not_let_them_be_changed(tiny_explorer):
+    z = fixed_noise(3, LATENT_DIM, 2)
+    first = tiny_explorer.generate(z)
+    assert tiny_explorer.generate(z.copy()) is first
+    assert tiny_explorer.generate(z[0]).shape == (1, 28, 28, 1)  # one vector is a batch of one
+    with pytest.raises(ValueError):
+        first[0, 0, 0, 0] = 1.0
+
+
+def test_explorer_principal_directions_are_found_once(tiny_explorer):
+    directions, _ = tiny_explorer.principal_directions(n_samples=300)
+    assert directions.shape == (2, LATENT_DIM)
+    assert_orthonormal(directions)
+    assert tiny_explorer.principal_directions(n_samples=300)[0] is directions
+
+
+def test_explorer_refuses_a_model_that_is_not_a_generator():
+    _, discriminator = build_models("tiny", LATENT_DIM, (28, 28, 1))
+    with pytest.raises(RunError, match="a generator takes"):
+        Explorer(discriminator)
+
+
+# ------------------------------------------------------------------ pictures
+def test_picture_enlarges_one_image_without_a_border_and_tiles_a_strip():
+    images = np.zeros((1, 28, 28, 1), "float32")
+    assert explorer.picture(images, scale=10).shape == (280, 280)
+    strip = explorer.picture(np.zeros((8, 28, 28, 1), "float32"), scale=3, ncols=8)
+    assert strip.shape == (3 * (28 + 4), 3 * (8 * 30 + 2))
+    png = explorer.picture_png(images, scale=2)
+    assert Image.open(io.BytesIO(png)).size == (56, 56)
+
+
+@pytest.mark.parametrize(("height", "target", "scale"), [(28, 280, 10), (32, 280, 9), (28, 10, 1), (64, 100, 2)])
+def test_scale_for(height, target, scale):
+    assert explorer.scale_for(height, target) == scale
+
+
+def test_walk_gif_plays_there_and_back_at_the_chosen_size():
+    images = np.linspace(-1, 1, 4, dtype="float32").reshape(4, 1, 1, 1) * np.ones((4, 28, 28, 1), "float32")
+    gif = Image.open(io.BytesIO(explorer.walk_gif(images, scale=3)))
+    assert gif.format == "GIF" and gif.size == (84, 84)
+    assert gif.n_frames == 6  # A, 1, 2, B, 2, 1
+    levels = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        levels.append(np.asarray(gif.convert("L"))[0, 0])
+    assert levels[0] < levels[1] < levels[2] < levels[3] > levels[4] > levels[5] > levels[0]

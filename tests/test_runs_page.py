@@ -1,0 +1,183 @@
+"""AppTest of pages/runs.py: the list of runs, the metrics CSV, resume, delete with confirmation, open in explorer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+import pages.common
+from gan_core.registry import RunActiveError
+from gan_core.runs import RunDir
+
+pytestmark = pytest.mark.timeout(300)
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "pages" / "runs.py"
+RUN_ID = "20000101-000000-tiny-mnist-sample"
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """url -> the bytes the page stored behind it (images and downloads)."""
+    stored: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        stored[file_id] = path_or_data if isinstance(path_or_data, bytes) else Path(path_or_data).read_bytes()
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
+    return lambda url: stored[url.rsplit("/", 1)[-1].split(".")[0]]
+
+
+@pytest.fixture
+def runs(finished_run, tmp_path, monkeypatch):
+    """A runs folder of our own holding a copy of the finished tiny run (tests may delete it)."""
+    folder = tmp_path / "runs"
+    shutil.copytree(finished_run.snapshot()["run_dir"], folder / RUN_ID)
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(folder))
+    return folder
+
+
+class FakeRegistry:
+    """Stands in for the server's RunRegistry: a chosen active run, a resume that records or refuses."""
+
+    def __init__(self, active=None, refuse_with: Exception | None = None):
+        self._active = active
+        self.refuse_with = refuse_with
+        self.resumed: list[tuple[Path, int | None]] = []
+
+    def active(self):
+        return self._active
+
+    def current(self):
+        return self._active
+
+    def resume(self, run_dir, steps=None):
+        if self.refuse_with is not None:
+            raise self.refuse_with
+        self.resumed.append((Path(run_dir), steps))
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_page_lists_the_run_with_status_metrics_and_last_grid(runs, media):
+    at = open_page()
+    assert [h.value for h in at.subheader] == [RUN_ID]
+    shown = " ".join(m.value for m in at.markdown)
+    assert "finished" in shown and "step 40 / 40" in shown and "Preset **tiny** on **mnist-sample**" in shown
+    records = RunDir(runs / RUN_ID).read_metrics()
+    assert at.metric[0].label == "d_loss" and at.metric[0].value == f"{records[-1]['d_loss']:.3f}"
+    grid = np.asarray(Image.open(io.BytesIO(media(at.image[0].value[0]))))
+    assert at.image[0].captions == ["step 40"]
+    assert grid.shape[0] >= 2 * 122 and grid.shape[0] % 122 == 0  # the 4x4 grid of the last sample, enlarged
+    assert "checkpoint at step 40" in " ".join(c.value for c in at.caption)
+
+
+def test_metrics_download_is_the_whole_log_as_csv(runs, media):
+    at = open_page()
+    button = at.get("download_button")[1]
+    assert button.label == "metrics.csv" and not button.disabled
+    rows = list(csv.DictReader(io.StringIO(media(button.proto.url).decode())))
+    records = RunDir(runs / RUN_ID).read_metrics()
+    assert [int(r["step"]) for r in rows] == [r["step"] for r in records] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert list(rows[0]) == list(records[0])  # every key, as a column, in the log's order
+    assert [float(r["g_loss"]) for r in rows] == pytest.approx([r["g_loss"] for r in records])
+
+
+def test_generator_download_is_offered_when_the_run_has_one(runs):
+    at = open_page()
+    assert at.get("download_button")[0].label == "generator.keras" and not at.get("download_button")[0].disabled
+    (runs / RUN_ID / "generator.keras").unlink()
+    assert open_page().get("download_button")[0].disabled
+
+
+def test_delete_needs_the_confirmation_and_removes_the_folder(runs):
+    at = open_page()
+    assert at.button(key=f"delete_{RUN_ID}").disabled  # not before "yes, delete"
+    at.checkbox(key=f"confirm_delete_{RUN_ID}").check().run()
+    assert (runs / RUN_ID).exists()  # ticking alone deletes nothing
+    at.button(key=f"delete_{RUN_ID}").click().run()
+    assert not at.exception
+    assert not (runs / RUN_ID).exists()
+    assert at.success[0].value == f"Deleted {RUN_ID}."
+    assert "No runs under" in at.info[0].value
+
+
+def test_the_active_run_cannot_be_deleted_or_resumed(runs, monkeypatch):
+    active = SimpleNamespace(run_dir=RunDir(runs / RUN_ID))
+    monkeypatch.setattr(pages.common, "get_registry", lambda: FakeRegistry(active=active))
+    at = open_page()
+    assert not [b for b in at.button if b.key == f"delete_{RUN_ID}"]
+    assert any("stop it on the Train page" in c.value for c in at.caption)
+    assert (runs / RUN_ID).exists()
+
+
+def test_resume_continues_the_run_to_the_new_total(runs, monkeypatch):
+    registry = FakeRegistry()
+    monkeypatch.setattr(pages.common, "get_registry", lambda: registry)
+    at = open_page()
+    steps = at.number_input(key=f"resume_steps_{RUN_ID}")
+    assert steps.value == 80 and steps.min == 41  # the run ended at its total: by default, as many steps again
+    steps.set_value(60).run()
+    at.button(key=f"resume_{RUN_ID}").click().run()
+    assert not at.exception
+    assert registry.resumed == [(runs / RUN_ID, 60)]
+    assert f"Resumed {RUN_ID}" in at.success[0].value  # on its own, the page cannot switch to Train
+
+
+def test_resume_while_another_run_is_active_says_so(runs, monkeypatch, finished_run):
+    refusal = RunActiveError(finished_run)
+    registry = FakeRegistry(refuse_with=refusal)
+    monkeypatch.setattr(pages.common, "get_registry", lambda: registry)
+    at = open_page()
+    at.button(key=f"resume_{RUN_ID}").click().run()
+    assert not at.exception
+    assert at.error[0].value == f"Cannot resume: {refusal}"
+    assert finished_run.snapshot()["run_id"] in at.error[0].value
+
+
+def test_a_failed_run_shows_its_error_and_traceback(runs):
+    run = RunDir(runs / RUN_ID)
+    run.write_status(
+        status="failed",
+        step=12,
+        total_steps=40,
+        error="ValueError: the data went missing",
+        traceback="Traceback (most recent call last):\n  ...\nValueError: the data went missing",
+    )
+    at = open_page()
+    assert "failed" in at.markdown[0].value and "step 12 / 40" in at.markdown[0].value
+    assert at.error[0].value == "ValueError: the data went missing"
+    assert at.expander[0].label == "Traceback" and "most recent call last" in at.code[0].value
+
+
+def test_no_runs_yet(tmp_path, monkeypatch):
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(tmp_path / "nothing"))
+    at = open_page()
+    assert "No runs under" in at.info[0].value and not at.subheader
+
+
+def test_open_in_explorer_switches_page_with_the_run_in_the_address(runs):
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception, at.exception
+    at.button(key=f"open_{RUN_ID}").click().run()
+    assert not at.exception, at.exception
+    assert at.query_params["run"] == RUN_ID
+    assert at.selectbox(key="generator_choice").value == RUN_ID
+    assert any(img.captions and img.captions[0].startswith("t = ") for img in at.image)

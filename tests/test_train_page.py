@@ -1,0 +1,273 @@
+"""AppTest of the Train page through the app's entry point (dashboard.py with st.navigation)."""
+
+import base64
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import gan_core.data
+from gan_core.config import TrainConfig, knobs
+from gan_core.engine import TrainingRun
+from pages.common import get_registry
+
+pytestmark = pytest.mark.timeout(300)
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
+TIMEOUT = 90  # the first run of a session imports TensorFlow
+# Every TrainConfig knob has a widget labelled with its name; npz_path comes from the uploader.
+FORM_KNOBS = [f.name for f in knobs() if f.name != "npz_path"]
+
+
+@pytest.fixture
+def runs(monkeypatch, tmp_path):
+    """A fresh registry (st.cache_resource outlives AppTest instances) writing under tmp_path."""
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(tmp_path))
+    st.cache_resource.clear()
+    yield tmp_path
+    run = get_registry().current()
+    if run is not None and run.active:
+        run.stop()
+        run.wait(60)
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def starts_paused(monkeypatch):
+    """Runs pause before their first step, so the test, not the training speed, decides what is shown."""
+    original = TrainingRun.start
+
+    def start(self):
+        self.pause()
+        return original(self)
+
+    monkeypatch.setattr(TrainingRun, "start", start)
+
+
+def open_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_for(predicate, timeout=120.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def texts(at) -> str:
+    """Everything the page says in markdown, captions, subheaders and alerts, as one string."""
+    parts = []
+    for kind in ("markdown", "caption", "subheader", "success", "info", "warning", "error"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def labels(widgets) -> list[str]:
+    return [w.label for w in widgets]
+
+
+def plotly_array(value) -> np.ndarray:
+    """A trace's x or y from a figure spec: plotly 6 sends numpy data as base64 typed arrays."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value, dtype=float)
+
+
+def fill_tiny(at: AppTest, steps: int = 200) -> None:
+    """Choose the tiny preset (a rerun shows its learning rates), then small, fast settings."""
+    at.selectbox(key="knob-preset").set_value("tiny").run()
+    settings = {
+        "batch_size": 16,
+        "steps": steps,
+        "sample_every": 20,
+        "metrics_every": 10,
+        "checkpoint_every": 100,
+        "grid_size": 16,
+    }
+    for name, value in settings.items():
+        at.number_input(key=f"knob-{name}").set_value(value)
+    at.checkbox(key="knob-jit_compile").set_value(False)  # XLA compile time is not what is tested here
+
+
+def submit(at: AppTest) -> AppTest:
+    at.form_submit_button(key="FormSubmitter:settings-Start training").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_first_load_offers_the_demo_and_the_settings(runs):
+    at = open_app()
+    assert at.title[0].value == "Train"
+    assert "Start a demo run" in labels(at.button)
+    assert "Start training" in labels(at.form_submit_button)
+    assert not at.form_submit_button[0].disabled
+    # (AppTest drops the sidebar of an st.navigation app on reruns, so it is checked on first loads.)
+    assert "No run yet" in "\n".join(c.value for c in at.sidebar.caption)
+    # Labelled with the names used by the CLI and the error messages.
+    shown = set(labels(at.number_input)) | set(labels(at.selectbox)) | set(labels(at.checkbox))
+    assert set(FORM_KNOBS) <= shown, set(FORM_KNOBS) - shown
+    # The learning rates show the preset's values.
+    assert at.number_input(key="knob-g_learning_rate-dense-bn").value == pytest.approx(2e-4)
+    at.selectbox(key="knob-preset").set_value("dcgan").run()
+    assert at.number_input(key="knob-g_learning_rate-dcgan").value == pytest.approx(1e-4)
+    assert at.number_input(key="knob-beta_1-dcgan").value == pytest.approx(0.9)
+    assert "DCGAN" in texts(at)  # the chosen preset's description
+    assert get_registry().current() is None
+
+
+def test_demo_button_starts_the_default_run(runs, starts_paused):
+    at = open_app()
+    at.button(key="demo").click().run()
+    assert not at.exception, at.exception
+    run = get_registry().current()
+    assert run is not None and run.active
+    assert run.snapshot()["config"] == TrainConfig().resolved().to_dict()
+    assert "demo" not in [b.key for b in at.button]  # the first screen is gone
+    assert at.form_submit_button[0].disabled
+
+
+def test_a_tiny_run_from_the_form_shows_its_charts_and_samples(runs):
+    at = open_app()
+    fill_tiny(at)
+    submit(at)
+    run = get_registry().current()
+    assert run is not None, "\n".join(e.value for e in at.error)
+    assert run.config.preset == "tiny" and run.config.steps == 200 and run.config.batch_size == 16
+    assert run.config.g_learning_rate == 2e-4  # left at the preset's value
+
+    assert run.wait(120) == "finished", run.snapshot()["error"]
+    at.run()
+    assert not at.exception, at.exception
+    charts = at.get("plotly_chart")
+    assert [c.key for c in charts] == ["chart-losses", "chart-accuracy", "chart-d_outputs", "chart-throughput"]
+    losses = json.loads(charts[0].proto.spec)
+    assert [t["name"] for t in losses["data"]] == ["D loss", "G loss"]
+    history = run.snapshot()["history"]
+    assert list(plotly_array(losses["data"][0]["x"])) == history["step"] and len(history["step"]) > 5
+    assert list(plotly_array(losses["data"][1]["y"])) == pytest.approx(history["g_loss"])
+    assert len(at.image) == 1  # the sample grid
+    timeline = at.select_slider[0]
+    assert timeline.label == "Timeline" and timeline.value == 200 and "step 0" in timeline.options
+    assert labels(at.get("download_button")) == ["Grid as PNG", "Progress as GIF"]
+    assert "Finished" in texts(at) and "finished" in texts(at)
+    assert at.get("progress")[-1].proto.value == 100
+    assert "Start training" in labels(at.form_submit_button) and not at.form_submit_button[0].disabled
+
+    # Scrubbing back shows an older grid.
+    timeline.set_value(0).run()
+    assert "at step 0 of 200" in at.image[0].captions[0]
+
+
+def test_pause_stop_and_continue_from_the_page(runs, starts_paused):
+    at = open_app()
+    fill_tiny(at, steps=60)
+    submit(at)
+    run = get_registry().current()
+    wait_for(lambda: run.status == "paused")
+    at.run()
+    assert "Paused at step 0" in texts(at)
+    assert {"Resume", "Stop"} <= set(labels(at.button)) and "Pause" not in labels(at.button)
+    assert at.form_submit_button[0].disabled
+
+    # Another browser sees the same run: that it is active, since when, with which settings.
+    other = open_app()
+    shown = texts(other)
+    assert run.snapshot()["run_id"] in shown and "Started at" in shown and "**tiny** on **mnist-sample**" in shown
+    assert other.form_submit_button[0].disabled
+    assert "paused" in "\n".join(m.value for m in other.sidebar.markdown)
+
+    at.button(key="stop").click().run()
+    assert not at.exception, at.exception
+    assert run.status == "stopped"
+    assert "Stopped at step 0" in texts(at)
+    assert "Continue training" in labels(at.button) and "Stop" not in labels(at.button)
+
+    at.button(key="continue").click().run()  # resumes from the step-0 checkpoint, in the same folder
+    resumed = get_registry().current()
+    assert resumed is not run and resumed.snapshot()["run_dir"] == run.snapshot()["run_dir"]
+    wait_for(lambda: resumed.status == "paused")
+    at.run()
+    at.button(key="resume").click().run()
+    assert resumed.wait(120) == "finished", resumed.snapshot()["error"]
+    at.run()
+    assert "Finished" in texts(at) and resumed.snapshot()["step"] == 60
+
+
+@pytest.mark.parametrize(
+    "upload, message",
+    [
+        (None, "dataset 'npz' needs npz_path"),
+        (("broken.npz", b"these bytes are not a zip file"), "is not a valid .npz file"),
+        (("few.npz", "eight images"), "lower batch_size to at most 8"),
+    ],
+)
+def test_invalid_settings_show_why_and_start_nothing(runs, upload, message):
+    at = open_app()
+    at.selectbox(key="knob-dataset").set_value("npz").run()
+    if upload is not None:
+        name, content = upload
+        if content == "eight images":
+            buffer = io.BytesIO()
+            np.savez(buffer, images=np.zeros((8, 28, 28), "uint8"))
+            content = buffer.getvalue()
+        at.file_uploader(key="npz-upload").set_value((name, content, "application/octet-stream")).run()
+        assert (runs / "uploads" / name).exists()
+    submit(at)
+    errors = [e.value for e in at.error]
+    assert any("Nothing was started" in e and message in e for e in errors), errors
+    assert get_registry().current() is None
+    assert sorted(p.name for p in runs.iterdir()) in ([], ["uploads"])  # no run folder
+
+
+def start_failing_run(runs, monkeypatch) -> tuple[AppTest, TrainingRun]:
+    """A run on full MNIST with no network and no cache: it fails at once, so an ended run costs no training."""
+    monkeypatch.setenv("KERAS_HOME", str(runs / "keras_home"))
+    monkeypatch.setattr(gan_core.data, "_can_reach", lambda host, port, timeout: "network disabled in tests")
+    at = open_app()
+    fill_tiny(at)
+    at.selectbox(key="knob-dataset").set_value("mnist").run()
+    submit(at)
+    run = get_registry().current()
+    assert run.wait(60) == "failed"
+    return at, run
+
+
+def test_a_failed_run_shows_its_error_and_traceback(runs, monkeypatch):
+    at, _run = start_failing_run(runs, monkeypatch)
+    at.run()
+    assert not at.exception, at.exception
+    error = "\n".join(e.value for e in at.error)
+    assert "Failed" in error and "DatasetError" in error and "mnist-sample" in error
+    assert "Traceback" in [e.label for e in at.expander]
+    assert "Traceback (most recent call last)" in at.code[0].value
+
+
+def test_script_runs_leave_keras_state_alone(runs):
+    """Streamlit resets Keras after each script run; a run building its networks then fails."""
+    from keras.src.backend.common import global_state
+
+    at = open_app()
+    before = global_state.GLOBAL_STATE_TRACKER
+    at.run()
+    at.selectbox(key="knob-preset").set_value("tiny").run()
+    assert global_state.GLOBAL_STATE_TRACKER is before
+
+
+def test_health_alerts_are_shown_with_their_remedy(runs, monkeypatch):
+    at, run = start_failing_run(runs, monkeypatch)
+    alert = {"kind": "d_wins", "severity": "warning", "step": 1500, "message": "D wins.", "remedy": "Lower d_lr."}
+    snapshot = run.snapshot
+    monkeypatch.setattr(run, "snapshot", lambda: {**snapshot(), "alerts": [alert]})
+    at.run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning] == ["**d_wins** at step 1,500: D wins. Lower d_lr."]
