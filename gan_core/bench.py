@@ -6,7 +6,7 @@ Rows, each measured for every preset, one after another in this process, on mnis
 
   a  the seeds' loop (001/003) ported to Keras 3: G.predict, D.train_on_batch on real and on fake,
      combined.train_on_batch, with D.trainable toggled so that D really trains (checked once)
-  b  our `GAN.train_step` in a bare loop over `make_dataset` batches, `read_metrics()` every 25 steps
+  b  our `GAN.train_steps` over `make_dataset` batches, 25 steps a call, `read_metrics()` after each
   c  our `TrainingRun` thread with its default sample/metrics/checkpoint intervals, while another
      thread calls `run.snapshot()` every 0.5 s as the Train page does
 
@@ -174,30 +174,25 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 
 # ------------------------------------------------------------------ b: our GAN step
 def measure_gan_step(preset: str, s: Settings) -> Measurement:
-    """`GAN.train_step` over tf.data batches, with `read_metrics()` as often as the engine reads them."""
+    """`GAN.train_steps` over tf.data batches, a metrics interval a call, then `read_metrics()` as the engine does."""
     from gan_core.data import load_images, make_dataset
     from gan_core.gan import build_gan
 
     config = _config(preset, s.batch_size)
     gan = build_gan(config, IMAGE_SHAPE)
     batches = iter(make_dataset(load_images(DATASET), config.batch_size * config.d_steps, config.seed))
-    count = 0
 
     def step() -> None:
-        nonlocal count
-        gan.train_step(next(batches))
-        count += 1
-        if count % config.metrics_every == 0:
-            gan.read_metrics()
+        # As the engine does: a metrics interval of steps in one call to the graph, then a read.
+        gan.train_steps(batches, config.metrics_every)
+        gan.read_metrics()
 
     t0 = time.perf_counter()
-    for _ in range(s.warmup_steps):
-        step()
-    gan.read_metrics()  # also waits for the warm-up steps to finish
+    step()
     warmup = time.perf_counter() - t0
 
-    # The final read_metrics() is inside the window: it waits for the last step to finish.
-    steps, seconds, cpu = _timed(step, s.seconds, finish=gan.read_metrics)
+    calls, seconds, cpu = _timed(step, s.seconds)
+    steps = calls * config.metrics_every
     note = f"jit_compile={config.jit_compile}"
     return Measurement(steps * s.batch_size / seconds, steps, seconds, warmup, cpu / seconds, note)
 
@@ -279,7 +274,7 @@ def measure_training_run(preset: str, s: Settings, poll: float = POLL_SECONDS) -
 # ------------------------------------------------------------------ the rows
 ROWS: list[Row] = [
     Row("a", "seeds' loop (predict + 3x train_on_batch)", measure_seed_loop),
-    Row("b", "GAN.train_step loop", measure_gan_step),
+    Row("b", "GAN.train_steps loop", measure_gan_step),
     Row("c", "TrainingRun + snapshot() every 0.5 s", measure_training_run, window_scale=1.25),
     # A later row, e.g. "throughput while a browser has the Train page open", is one more Row
     # here: a function (preset, Settings) -> Measurement that starts what it needs and cleans up.

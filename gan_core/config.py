@@ -50,7 +50,7 @@ class TrainConfig:
         1_000, "steps between quality figures (FD-digits, classifier score, class coverage); 0 turns them off", 0, 10_000_000
     )
     grid_size: int = _knob(64, "images in the sample grid", 1, 256)
-    jit_compile: bool = _knob(True, "compile the training step with XLA")
+    jit_compile: bool | None = _knob(None, "compile the training step with XLA (default: the preset's choice)")
 
     # ------------------------------------------------------------------ helpers
     def problems(self) -> list[str]:
@@ -87,7 +87,7 @@ class TrainConfig:
         return self
 
     def resolved(self) -> TrainConfig:
-        """A validated copy with the preset's learning rates and beta_1 filled in."""
+        """A validated copy with the preset's learning rates, beta_1 and jit_compile filled in."""
         from gan_core.models import PRESETS
 
         self.validate()
@@ -97,6 +97,7 @@ class TrainConfig:
             g_learning_rate=self.g_learning_rate if self.g_learning_rate is not None else preset.g_learning_rate,
             d_learning_rate=self.d_learning_rate if self.d_learning_rate is not None else preset.d_learning_rate,
             beta_1=self.beta_1 if self.beta_1 is not None else preset.beta_1,
+            jit_compile=self.jit_compile if self.jit_compile is not None else preset.jit_compile,
         )
 
     def to_dict(self) -> dict[str, Any]:

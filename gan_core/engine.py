@@ -27,6 +27,8 @@ STATUSES = ("created", "compiling", "running", "paused", "finished", "stopped", 
 ACTIVE = frozenset({"compiling", "running", "paused"})
 HISTORY_POINTS = 1_000  # metric records kept in memory; older ones are thinned, not dropped
 GRID_HISTORY = 48  # sample grids kept in memory for the timeline
+CALL_SECONDS = 0.25  # training steps per call to the graph: as many as take about this long...
+MAX_STEPS_PER_CALL = 50  # ...but no more than this
 
 
 class Diverged(RuntimeError):
@@ -298,6 +300,8 @@ class TrainingRun:
         batches = iter(make_dataset(images, images_per_step, cfg.seed + step))
         throughput = _Throughput(cfg.batch_size)
         compiled = False
+        steps_per_call = 1
+        intervals = [e for e in (cfg.metrics_every, cfg.sample_every, cfg.checkpoint_every, cfg.quality_every) if e]
 
         def record_metrics() -> None:
             means = gan.read_metrics()
@@ -353,13 +357,19 @@ class TrainingRun:
                     self._set(status="running")
                     throughput.reset(step)
                     continue
-                gan.train_step(next(batches))
-                step += 1
+                # Several steps a call, never past the next metrics/sample/checkpoint/quality step.
+                steps = min(steps_per_call, total - step, *(every - step % every for every in intervals))
+                t_call = time.monotonic()
+                gan.train_steps(batches, steps)
+                step += steps
+                now = time.monotonic()
                 if not compiled:  # the first call traced and compiled the step
                     compiled = True
                     self._set(status="running")
                     throughput.reset(step)
-                now = time.monotonic()
+                else:  # as many steps as fit in CALL_SECONDS, so stop and pause still act at once
+                    per_step = (now - t_call) / steps
+                    steps_per_call = max(1, min(MAX_STEPS_PER_CALL, int(CALL_SECONDS / max(per_step, 1e-6))))
                 self._set(step=step, epoch=step * images_per_step / n, elapsed_seconds=now - t_start, last_step_at=now)
                 if step % cfg.metrics_every == 0:
                     record_metrics()

@@ -91,6 +91,16 @@ def knob_input(name: str, value=..., key: str | None = None, **kwargs):
     kwargs = {**WIDGET_OPTIONS.get(name, {}), **kwargs}
     if field.type == "bool":
         return st.checkbox(name, value=value, help=meta["help"], key=key)
+    if field.type == "bool | None":  # None: the preset's choice
+        options = [None, True, False]
+        return st.selectbox(
+            name,
+            options,
+            index=options.index(value),
+            format_func=lambda v: "the preset's choice" if v is None else ("on" if v else "off"),
+            help=meta["help"],
+            key=key,
+        )
     if field.type.startswith("int"):
         low, high, step = int(meta["low"]), int(meta["high"]), 1
     else:

@@ -114,16 +114,14 @@ def test_an_exception_in_the_thread_ends_the_run_as_failed_with_its_traceback(tm
 
     def build_then_break(config, shape):
         gan = real_build(config, shape)
-        step = gan.train_step
-        calls = []
+        train_steps = gan.train_steps
 
-        def failing_step(batch):
-            calls.append(1)
-            if len(calls) > 12:
+        def failing_step(batches, steps):
+            if int(gan.steps_done.numpy()) + steps > 12:
                 raise RuntimeError("disk on fire")
-            return step(batch)
+            return train_steps(batches, steps)
 
-        gan.train_step = failing_step
+        gan.train_steps = failing_step
         return gan
 
     monkeypatch.setattr(gan_core.gan, "build_gan", build_then_break)
@@ -134,7 +132,9 @@ def test_an_exception_in_the_thread_ends_the_run_as_failed_with_its_traceback(tm
     assert "Traceback" in snap["traceback"] and "failing_step" in snap["traceback"]
     run_dir = RunDir(snap["run_dir"])
     assert run_dir.read_status()["status"] == "failed"
-    assert run_dir.latest_checkpoint()[0] == 12  # what was trained before the crash is kept
+    crashed_at = snap["step"]
+    assert 0 < crashed_at <= 12
+    assert run_dir.latest_checkpoint()[0] == crashed_at  # what was trained before the crash is kept
 
 
 def test_bad_data_fails_the_run_with_the_datasets_message(tmp_path):

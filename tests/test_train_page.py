@@ -96,7 +96,7 @@ def fill_tiny(at: AppTest, steps: int = 200) -> None:
     }
     for name, value in settings.items():
         at.number_input(key=f"knob-{name}").set_value(value)
-    at.checkbox(key="knob-jit_compile").set_value(False)  # XLA compile time is not what is tested here
+    at.selectbox(key="knob-jit_compile").set_value(False)  # XLA compile time is not what is tested here
 
 
 def submit(at: AppTest) -> AppTest:
