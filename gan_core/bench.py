@@ -80,6 +80,7 @@ class Row:
     name: str  # what the row measures, as printed in the table
     measure: Callable[[str, Settings], Measurement]  # (preset, settings) -> Measurement
     window_scale: float = 1.0  # this row's window is window_scale * --seconds
+    only_preset: str | None = None  # measured for this preset alone
 
 
 # ------------------------------------------------------------------ a: the seeds' loop
@@ -271,14 +272,58 @@ def measure_training_run(preset: str, s: Settings, poll: float = POLL_SECONDS) -
     return Measurement(steps * s.batch_size / seconds, steps, seconds, t_start - t0, cores, note)
 
 
+# ------------------------------------------------------------------ d: the app, watched in a browser
+def measure_in_browser(preset: str, s: Settings) -> Measurement:
+    """The demo run started from the Train page, with the page open (polling once a second) in
+    headless chromium. The figure comes from the run's metrics.jsonl (steps and time since start),
+    over the window after the compile; CPU is the app server's, read from /proc."""
+    import json
+    from pathlib import Path
+
+    from tests.browser import chromium_page, studio_server, wait_until
+
+    if preset != TrainConfig().preset:
+        raise RuntimeError(f"row d starts the demo run, which trains {TrainConfig().preset!r}, not {preset!r}")
+    runs_dir = Path(tempfile.mkdtemp(prefix="gan-bench-app-"))
+
+    def records() -> list[dict]:
+        files = list(runs_dir.glob("*/metrics.jsonl"))
+        if not files:
+            return []
+        return [r for r in map(json.loads, files[0].read_text().splitlines()) if "d_loss" in r]
+
+    def cpu_seconds(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    try:
+        with studio_server(runs_dir) as server, chromium_page() as page:
+            t0 = time.perf_counter()
+            page.goto(server.url)
+            page.get_by_role("button", name="Start a demo run").click()
+            first = wait_until(lambda: records()[-1] if records() else None, COMPILE_TIMEOUT, what="the first metrics")
+            warmup, cpu0 = time.perf_counter() - t0, cpu_seconds(server.pid)
+            time.sleep(s.seconds)
+            last, cpu1 = records()[-1], cpu_seconds(server.pid)
+            page.get_by_role("button", name="Stop").click()
+            wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 120, what="the stop")
+    finally:
+        shutil.rmtree(runs_dir, ignore_errors=True)
+    seconds, steps = last["time"] - first["time"], last["step"] - first["step"]
+    note = "the app's own run, Train page open in chromium; cores: the app server's"
+    return Measurement(steps * s.batch_size / seconds, steps, seconds, warmup, (cpu1 - cpu0) / s.seconds, note)
+
+
 # ------------------------------------------------------------------ the rows
 ROWS: list[Row] = [
     Row("a", "seeds' loop (predict + 3x train_on_batch)", measure_seed_loop),
     Row("b", "GAN.train_steps loop", measure_gan_step),
     Row("c", "TrainingRun + snapshot() every 0.5 s", measure_training_run, window_scale=1.25),
-    # A later row, e.g. "throughput while a browser has the Train page open", is one more Row
-    # here: a function (preset, Settings) -> Measurement that starts what it needs and cleans up.
 ]
+# With --browser: the demo run in the app with the Train page open in chromium (default preset only).
+BROWSER_ROW = Row(
+    "d", "the app's run, Train page open in chromium", measure_in_browser, window_scale=1.25, only_preset="dense-bn"
+)
 
 
 def _config(preset: str, batch_size: int, **overrides) -> TrainConfig:
@@ -318,6 +363,8 @@ def run_rows(
     results: dict[tuple[str, str], Measurement] = {}
     for preset in presets:
         for row in rows:
+            if row.only_preset not in (None, preset):
+                continue
             settings = Settings(batch_size, seconds * row.window_scale, warmup_steps)
             report(f"  measuring {row.key} ({row.name}) for {preset} over {settings.seconds:g} s ...")
             results[row.key, preset] = m = row.measure(preset, settings)
@@ -353,6 +400,8 @@ def report_lines(rows: Sequence[Row], presets: Sequence[str], results: dict[tupl
     lines = [header, "-" * len(header)]
     for preset in presets:
         for r in rows:
+            if (r.key, preset) not in results:
+                continue
             m = results[r.key, preset]
             lines.append(
                 f"{r.key + '  ' + r.name:<{name_width}}  {preset:<{preset_width}}  {m.images_per_second:>9,.0f}  "
@@ -380,6 +429,11 @@ def report_lines(rows: Sequence[Row], presets: Sequence[str], results: dict[tupl
     # c/b is the engine's overhead over its bare step; it shows most where steps are short, as in
     # dense-bn, the default preset.
     headline = "dense-bn" if "dense-bn" in presets else presets[0]
+    if ("d", headline) in results:
+        lines.append(
+            f"{headline}: browser watching / engine alone: d/c = {ratio(results, 'd', 'c', headline):.2f}, "
+            f"d/b = {ratio(results, 'd', 'b', headline):.2f}"
+        )
     lines.append(f"c/b in the summary line is {headline}'s")
     lines.append(summary_line(b_over_a, c_over_b[headline]))
     return lines
@@ -406,6 +460,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="images per step (default %(default)s)")
     parser.add_argument(
         "--quick", action="store_true", help="tiny windows and warm-ups: a smoke test, not a measurement"
+    )
+    parser.add_argument(
+        "--browser", action="store_true", help="add row d: the app's demo run with the Train page open in chromium"
     )
     args = parser.parse_args(argv)
 
@@ -437,6 +494,8 @@ def main(argv: Sequence[str] | None = None, rows: Sequence[Row] = ROWS) -> dict[
         f"tensorflow {tf.__version__}, python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load}"
     )
     t0 = time.perf_counter()
+    if args.browser:
+        rows = [*rows, BROWSER_ROW]
     results = run_rows(rows, args.presets, args.batch_size, args.seconds, args.warmup_steps, report=say)
     say(f"  all rows took {time.perf_counter() - t0:.0f} s\n")
     for line in report_lines(rows, args.presets, results):

@@ -38,7 +38,7 @@ class TrainConfig:
     beta_1: float | None = _knob(None, "Adam beta_1 for both networks (default: the preset's)", 0.0, 0.999)
     d_steps: int = _knob(1, "discriminator updates per generator update", 1, 10)
     # How long
-    steps: int = _knob(10_000, "total generator steps (ignored when epochs is set)", 1, 10_000_000)
+    steps: int = _knob(15_000, "total generator steps (ignored when epochs is set)", 1, 10_000_000)
     epochs: int | None = _knob(None, "train this many passes over the data instead of `steps`", 1, 100_000)
     max_seconds: float | None = _knob(None, "end the run cleanly after this much wall time", 1, 7 * 24 * 3600)
     seed: int = _knob(0, "random seed (weights, data order, the fixed sample noise)", 0, 2**31 - 1)

@@ -7,6 +7,9 @@ kept, so a rerun that changes only one picture regenerates only that picture.
 
 Vocabulary: `z` is one latent vector of `latent_dim` numbers, `directions` is a (k, latent_dim)
 array of unit vectors, a `plane` is the grid of latent vectors `center + x * d0 + y * d1`.
+
+`RealNeighbours` answers "does the generator copy its data?": the real images nearest a generated
+one, in pixels and in the digit classifier's features, next to how near real images are to each other.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ DIRECTION_KINDS = {
 }
 PCA_SAMPLES = 2_000  # latent vectors sampled to find the principal directions
 BATCH = 256  # images per generator call when many are needed at once
+NEIGHBOURS = 5  # real images shown beside the image at t
+# Real images searched for neighbours: all of mnist-sample; the first 10,000 of full MNIST, whose
+# 60,000 would take ~20 s of classifier features on two cores before the first answer.
+MAX_BANK = 10_000
+TYPICAL_SAMPLE = 300  # real images whose nearest other real image sets the "typical" distance
 
 
 class Explorer:
@@ -218,6 +226,98 @@ def plane(center: np.ndarray, directions: np.ndarray, steps: int = 7, extent: fl
     ys, xs = np.meshgrid(offsets, offsets, indexing="ij")
     grid = center[None, :] + xs.reshape(-1, 1) * directions[0] + ys.reshape(-1, 1) * directions[1]
     return grid.astype("float32")
+
+
+# --- nearest real images -----------------------------------------------------------------------
+
+
+def nearest(
+    query: np.ndarray, bank: np.ndarray, k: int = NEIGHBOURS, metric: str = "l2"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k items of `bank` nearest `query`, nearest first: (indices, distances).
+
+    `bank` is (n, ...) items (images or feature vectors, flattened here); `query` is one item of the
+    same size, giving arrays of shape (k,), or a batch of m, giving (m, k). `metric`: "l2"
+    (Euclidean) or "cosine" (1 - cosine similarity). An item of the bank finds itself at distance 0.
+    """
+    bank = np.asarray(bank, dtype="float32").reshape(len(bank), -1)
+    query = np.asarray(query, dtype="float32")
+    single = query.size == bank.shape[1]
+    query = query.reshape(-1, bank.shape[1])
+    k = min(int(k), len(bank))
+    if k < 1:
+        raise ValueError(f"k must be at least 1 and the bank must not be empty (got k={k}, {len(bank)} items)")
+    distances = _distances(query, bank, metric)
+    indices = np.argpartition(distances, k - 1, axis=1)[:, :k]
+    # Exact distances of the k found (the fast expansion above leaves float32 round-off), nearest first.
+    exact = _distances_rowwise(query[:, None, :], bank[indices], metric)
+    order = np.argsort(exact, axis=1, kind="stable")
+    indices, exact = np.take_along_axis(indices, order, 1), np.take_along_axis(exact, order, 1)
+    return (indices[0], exact[0]) if single else (indices, exact)
+
+
+def _distances(query: np.ndarray, bank: np.ndarray, metric: str) -> np.ndarray:
+    """(m, n) distances of every query to every bank item, by one matrix product."""
+    if metric == "l2":
+        squared = (query**2).sum(1)[:, None] - 2 * query @ bank.T + (bank**2).sum(1)[None, :]
+        return np.sqrt(np.maximum(squared, 0))
+    if metric == "cosine":
+        return 1 - _unit(query) @ _unit(bank).T
+    raise ValueError(f"metric must be 'l2' or 'cosine' (got {metric!r})")
+
+
+def _distances_rowwise(query: np.ndarray, items: np.ndarray, metric: str) -> np.ndarray:
+    """Distances of query[:, 0] to each of items[:, j], in float64."""
+    query, items = query.astype("float64"), items.astype("float64")
+    if metric == "l2":
+        return np.sqrt(((items - query) ** 2).sum(-1))
+    return np.maximum(1 - (_unit(items) * _unit(query)).sum(-1), 0)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def nearest_other_distances(bank: np.ndarray, n: int = TYPICAL_SAMPLE, metric: str = "l2", seed: int = 0) -> np.ndarray:
+    """How far real items lie from their nearest *other* item: sorted distances for n sampled items.
+
+    The yardstick for a generated image's nearest distance: near the median is an ordinary new
+    image, near 0 a copy."""
+    bank = np.asarray(bank, dtype="float32").reshape(len(bank), -1)
+    if len(bank) < 2:
+        raise ValueError(f"the bank needs at least 2 items to compare them (got {len(bank)})")
+    sample = np.random.default_rng(seed).permutation(len(bank))[: min(n, len(bank))]
+    distances = _distances(bank[sample], bank, metric)
+    distances[np.arange(len(sample)), sample] = np.inf  # not its own neighbour
+    return np.sort(distances.min(axis=1))
+
+
+class RealNeighbours:
+    """Real images to hold generated ones against, searched in pixels and, for digits, in the
+    digit classifier's 128 features. Built once per dataset (seconds), then `search` takes a few
+    milliseconds. Read-only after construction, so sessions may share one."""
+
+    def __init__(self, images: np.ndarray, classifier=None, max_images: int = MAX_BANK):
+        self.total = len(images)  # of which the first len(self.images) are searched
+        self.images = np.asarray(images[:max_images], dtype="float32")
+        self.classifier = classifier
+        self.banks = {"pixels": self.images.reshape(len(self.images), -1)}
+        if classifier is not None:
+            self.banks["features"] = classifier.features(self.images)
+        self.typical = {space: nearest_other_distances(bank) for space, bank in self.banks.items()}
+
+    def search(self, image: np.ndarray, k: int = NEIGHBOURS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """{"pixels": (indices, distances), "features": ...} of the k real images nearest one image (H, W, C)."""
+        image = np.asarray(image, dtype="float32").reshape(1, *self.images.shape[1:])
+        found = {"pixels": nearest(image, self.banks["pixels"], k)}
+        if self.classifier is not None:
+            found["features"] = nearest(self.classifier.features(image), self.banks["features"], k)
+        return found
+
+    def closer_share(self, space: str, distance: float) -> float:
+        """Share of real images whose nearest other real image is closer than `distance`."""
+        typical = self.typical[space]
+        return float(np.searchsorted(typical, distance) / len(typical))
 
 
 # --- pictures ----------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ import numpy as np
 import streamlit as st
 
 from gan_core import explorer as ex
-from gan_core.explorer import DIRECTION_KINDS, Explorer
+from gan_core import quality
+from gan_core.data import DatasetError, load_images
+from gan_core.explorer import DIRECTION_KINDS, Explorer, RealNeighbours
 from gan_core.latent import walk
 from gan_core.runs import RunDir, RunError, list_runs, load_generator
 from pages.common import get_registry, runs_dir
@@ -220,6 +222,64 @@ def interpolation_ui(explorer: Explorer) -> np.ndarray:
     return z_t
 
 
+# ------------------------------------------------------------------ does it copy its data?
+def training_data(name: str, image_shape: tuple) -> tuple[str, str | None, str]:
+    """(dataset, npz_path, how it was chosen) of the real images to compare generator `name` with."""
+    try:
+        config = RunDir(runs_dir() / name).read_config()
+        return config.dataset, config.npz_path, f"the training images of this run ({config.dataset})"
+    except (OSError, ValueError):  # an uploaded file, or a run without a readable config
+        if tuple(image_shape) == quality.IMAGE_SHAPE:
+            return quality.REAL_DATASET, None, "the bundled digits (an uploaded file does not say what it learned from)"
+        raise RunError("an uploaded generator does not say what it learned from, and its images are not 28x28 digits")
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading the real images and their classifier features (once)…")
+def real_neighbours(dataset: str, npz_path: str | None) -> RealNeighbours:
+    """The searchable real images of a dataset, with classifier features when they are digits."""
+    images = load_images(dataset, npz_path)
+    digits, _ = quality.applies_to(dataset, images.shape[1:])
+    return RealNeighbours(images, quality.load_classifier() if digits else None)
+
+
+def neighbours_ui(explorer: Explorer, name: str, image_t: np.ndarray) -> None:
+    """The real images nearest the image at t, in pixels and in classifier features: a copy shows as 0."""
+    if not st.toggle(
+        "Nearest real images: does the generator copy its training data?",
+        key="neighbours",
+        help="Searches the real images for the ones closest to the image at t. Off by default: it reads the "
+        "dataset and its classifier features once (seconds), then adds a few milliseconds per redraw.",
+    ):
+        return
+    try:
+        dataset, npz_path, source = training_data(name, explorer.image_shape)
+        bank = real_neighbours(dataset, npz_path)
+    except (RunError, DatasetError) as e:
+        st.warning(f"No real images to compare with: {e}")
+        return
+    if bank.images.shape[1:] != explorer.image_shape:
+        st.warning(f"The real images are {bank.images.shape[1:]} but the generator draws {explorer.image_shape}.")
+        return
+    of = f"the first {len(bank.images):,} of {bank.total:,}" if len(bank.images) < bank.total else f"all {bank.total:,}"
+    st.caption(f"Compared with {of} of {source}.")
+    scale = ex.scale_for(explorer.image_shape[0], SMALL_PX)
+    spaces = {"pixels": "in pixels", "features": "in the digit classifier's features"}
+    for space, (indices, distances) in bank.search(image_t).items():
+        typical, closer = float(np.median(bank.typical[space])), bank.closer_share(space, distances[0])
+        ratio = f" ({distances[0] / typical:.0%} of that)" if typical > 0 else ""
+        st.markdown(
+            f"**Nearest {spaces[space]}: {distances[0]:.2f}** (0 = an exact copy) · a real image lies "
+            f"{typical:.2f} from its nearest other real image (median){ratio}; {closer:.0%} of real images "
+            "have a closer neighbour than this."
+        )
+        pictures = [ex.picture_png(image_t[:1], scale)]
+        pictures += [ex.picture_png(bank.images[i : i + 1], scale) for i in indices]
+        captions = ["generated (at t)"] + [f"real {i:,}: {d:.2f}" for i, d in zip(indices, distances)]
+        st.image(pictures, caption=captions, output_format="PNG")
+    if "features" not in bank.banks:
+        st.info("Neighbours in the digit classifier's features need 28x28 handwritten digits; these are pixels only.")
+
+
 # ------------------------------------------------------------------ around the point at t
 def _reset_offsets(keys: list[str]) -> None:
     for key in keys:
@@ -314,6 +374,7 @@ def main() -> None:
 
     st.header("From A to B", divider="gray")
     z_t = interpolation_ui(explorer)
+    neighbours_ui(explorer, name, explorer.generate(z_t))
     st.header("One dimension at a time", divider="gray")
     dimensions_ui(explorer, z_t)
     st.header("A plane through the point at t", divider="gray")

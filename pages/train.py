@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from gan_core import charts
+from gan_core import charts, quality
 from gan_core.config import ConfigError, TrainConfig, knobs
 from gan_core.data import DATASETS, DatasetError, image_shape, load_images
 from gan_core.engine import ACTIVE, TrainingRun
@@ -355,6 +355,52 @@ def charts_ui(snap: dict) -> None:
         st.plotly_chart(figure, key=f"chart-{name}", config={"displaylogo": False})
 
 
+@st.cache_resource(show_spinner="Scoring real digits once, for the reference lines…")
+def real_reference() -> dict:
+    """What real digits score (quality.real_reference()): seconds the first time, so once per server."""
+    return quality.real_reference()
+
+
+def quality_ui(snap: dict) -> None:
+    """FD-digits and classifier score over the run against real digits, and the digits drawn lately."""
+    st.subheader("Quality")
+    if not snap["quality_applies"]:
+        if snap["quality_note"]:  # None until the engine has loaded the data and decided
+            st.info(snap["quality_note"])
+        return
+    columns = snap["quality"]
+    if charts.latest(columns, "fd_digits")[0] is None:
+        every, total = snap["config"]["quality_every"], snap["total_steps"]
+        first = max(every, -(-snap["step"] // every) * every)  # the next multiple of quality_every
+        when = (
+            f"this run ends at step {total:,}, before the first"
+            if total and first > total
+            else f"the first at step {first:,}"
+        )
+        st.info(f"Quality figures every {every:,} steps; {when}.")
+        return
+    figures = charts.quality_figures(columns, real_reference())
+    for column, (name, figure) in zip(st.columns(3, gap="large"), figures.items()):
+        with column:
+            st.plotly_chart(figure, key=f"chart-{name}", config={"displaylogo": False})
+    step, covered = charts.latest(columns, "classes_covered")
+    _, duplicates = charts.latest(columns, "duplicate_fraction")
+    with st.container(horizontal=True, gap="large"):
+        st.metric(
+            "Classes covered",
+            f"{covered}/10",
+            help=f"digits drawn in more than {quality.COVERED_FRACTION:.0%} of {quality.QUALITY_N:,} images, "
+            f"at step {step:,}",
+        )
+        if duplicates is not None:
+            st.metric(
+                "Near duplicates",
+                f"{duplicates:.0%}",
+                help="share of generated images with a near copy among the others; "
+                "real digits and healthy generators: 0-6%",
+            )
+
+
 def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
     """Everything about the server's run, redrawn every second while it is active."""
     active = run.active
@@ -375,6 +421,7 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
             grid_ui(snap)
         with right:
             charts_ui(snap)
+        quality_ui(snap)
         with st.expander("All settings of this run"):
             st.json(snap["config"], expanded=True)
 

@@ -76,3 +76,84 @@ def test_empty_history_gives_empty_traces_and_a_note(empty):
         assert all(len(trace.x) == 0 and len(trace.y) == 0 for trace in fig.data)
         assert "waiting" in fig.layout.annotations[0].text
         assert fig.layout.uirevision == name
+
+
+# ------------------------------------------------------------------ quality figures
+REFERENCE = {"fd_digits": 0.85, "classifier_score": 9.4, "classes_covered": 10}
+
+
+def quality_history(n=3, digits=True):
+    """Quality records as the engine keeps them; the last one has lost digit 7."""
+    records = History(max_points=200)
+    for i in range(1, n + 1):
+        record = {"step": 1000 * i, "duplicate_fraction": 0.01 * i}
+        if digits:
+            hist = [0.1] * 10
+            if i == n:
+                hist = [0.11] * 7 + [0.01] + [0.11, 0.12]
+            record.update(
+                fd_digits=40.0 / i,
+                classifier_score=2.0 + i,
+                classes_covered=sum(h > 0.02 for h in hist),
+                class_kl=0.1,
+                class_histogram=hist,
+            )
+        records.append(record)
+    return records.columns()
+
+
+def reference_line(fig):
+    """(y, dash) of the figure's one horizontal line across the plot."""
+    (shape,) = fig.layout.shapes
+    assert shape.type == "line" and shape.xref == "paper" and (shape.x0, shape.x1) == (0, 1)
+    assert shape.y0 == shape.y1
+    return shape.y0, shape.line.dash
+
+
+@pytest.mark.parametrize(
+    ("build", "key"),
+    [(charts.fd_digits_figure, "fd_digits"), (charts.classifier_score_figure, "classifier_score")],
+)
+def test_quality_figures_draw_the_run_against_real_digits(build, key):
+    columns = quality_history()
+    fig = build(columns, REFERENCE)
+    (trace,) = fig.data
+    assert list(trace.x) == [1000, 2000, 3000]
+    np.testing.assert_allclose(trace.y, columns[key])
+    assert reference_line(fig) == (REFERENCE[key], "dash")
+    assert any("real digits" in a.text for a in fig.layout.annotations)
+    assert not any("waiting" in a.text for a in fig.layout.annotations)
+    assert fig.layout.uirevision == key
+    assert build(quality_history(7), REFERENCE).layout.uirevision == key  # constant while the run goes on
+
+
+def test_class_histogram_shows_the_latest_shares_against_uniform():
+    fig = charts.class_histogram_figure(quality_history())
+    (bars,) = fig.data
+    assert list(bars.x) == [str(d) for d in range(10)]
+    np.testing.assert_allclose(bars.y, quality_history()["class_histogram"][-1])
+    assert reference_line(fig) == (0.1, "dash")
+    assert "step 3,000" in fig.layout.title.text
+    # The lost digit stands out.
+    colours = list(bars.marker.color)
+    assert colours[7] == charts.MISSING_COLOUR and colours.count(charts.MISSING_COLOUR) == 1
+    assert fig.layout.uirevision == "class_histogram"
+
+
+@pytest.mark.parametrize("empty", [{}, History().columns(), quality_history(3, digits=False)])
+def test_quality_figures_before_the_first_digit_figures(empty):
+    figures = charts.quality_figures(empty, REFERENCE)
+    assert list(figures) == ["fd_digits", "classifier_score", "class_histogram"]
+    for name, fig in figures.items():
+        assert all(len(trace.y) == 0 or np.isnan(trace.y).all() for trace in fig.data)
+        assert any("waiting for the first quality figures" in a.text for a in fig.layout.annotations)
+        assert fig.layout.uirevision == name
+    assert reference_line(figures["fd_digits"])[0] == REFERENCE["fd_digits"]  # the target shows already
+    assert charts.fd_digits_figure(empty).layout.shapes == ()  # no reference: no line
+
+
+def test_latest_skips_records_without_the_key():
+    columns = {"step": [10, 20, 30], "fd_digits": [5.0, 4.0, None]}
+    assert charts.latest(columns, "fd_digits") == (20, 4.0)
+    assert charts.latest(columns, "classes_covered") == (None, None)
+    assert charts.latest({}, "fd_digits") == (None, None)

@@ -7,6 +7,7 @@ and the tests decode the pictures the page really sent.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,7 +21,9 @@ from streamlit.testing.v1 import AppTest
 
 import pages.common
 from gan_core import explorer as ex
+from gan_core.data import load_images
 from gan_core.latent import to_uint8
+from gan_core.quality import load_classifier
 from gan_core.runs import RunDir, load_generator
 
 pytestmark = pytest.mark.timeout(300)
@@ -244,3 +247,55 @@ def test_no_runs_yet_says_what_to_do(tmp_path, monkeypatch):
     assert not at.exception
     assert "No trained runs" in at.info[0].value
     assert at.selectbox(key="generator_choice").value == "<upload>"
+
+
+# ------------------------------------------------------------------ nearest real images
+def neighbour_rows(at) -> list:
+    """The st.image rows of the memorisation check: the image at t, then its nearest real images."""
+    return [img for img in at.image if img.captions and img.captions[0] == "generated (at t)"]
+
+
+def test_the_nearest_real_images_are_shown_when_toggled(page, media, reference):
+    assert not neighbour_rows(page)  # off by default: slider redraws pay nothing for it
+    page.toggle(key="neighbours").set_value(True).run()
+    assert not page.exception, page.exception
+    pixels_row, features_row = neighbour_rows(page)
+    digits = load_images("mnist-sample")
+    image_t = reference.generate(ex.point_at(ex.seed_noise(0, 100), ex.seed_noise(1, 100), 0.5, "slerp"))
+    indices, distances = ex.nearest(image_t, digits)
+    assert pixels_row.captions[1:] == [f"real {i:,}: {d:.2f}" for i, d in zip(indices, distances)]
+    nearest_shown = shrink(np.asarray(Image.open(io.BytesIO(media(pixels_row.value[1])))))
+    assert np.array_equal(nearest_shown, to_uint8(digits[indices[0]])[..., 0])
+    classifier = load_classifier()
+    feature_indices, feature_distances = ex.nearest(classifier.features(image_t), classifier.features(digits))
+    assert features_row.captions[1:] == [f"real {i:,}: {d:.2f}" for i, d in zip(feature_indices, feature_distances)]
+    said = "\n".join(m.value for m in page.markdown)
+    assert f"Nearest in pixels: {distances[0]:.2f}" in said
+    assert f"Nearest in the digit classifier's features: {feature_distances[0]:.2f}" in said
+    assert "from its nearest other real image (median)" in said
+    assert "all 5,000" in "\n".join(c.value for c in page.caption)
+
+    page.slider(key="t").set_value(0.0).run()  # the neighbours follow the image at t
+    indices, distances = ex.nearest(reference.generate(ex.seed_noise(0, 100)), digits)
+    assert neighbour_rows(page)[0].captions[1:] == [f"real {i:,}: {d:.2f}" for i, d in zip(indices, distances)]
+
+
+def test_other_images_get_pixel_neighbours_only_and_a_copy_shows_as_zero(
+    run_path, reference, monkeypatch, media, tmp_path
+):
+    image_t = reference.generate(ex.point_at(ex.seed_noise(0, 100), ex.seed_noise(1, 100), 0.5, "slerp"))
+    images = np.random.default_rng(0).uniform(-1, 1, (40, 28, 28, 1)).astype("float32")
+    images[23] = image_t[0]  # the training data holds a copy of the image at t
+    np.savez(tmp_path / "mine.npz", images=images)
+    run = Path(shutil.copytree(run_path, tmp_path / "runs" / run_path.name))
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "dataset": "npz", "npz_path": str(tmp_path / "mine.npz")}))
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(run.parent))
+
+    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    at.toggle(key="neighbours").set_value(True).run()
+    assert not at.exception, at.exception
+    (pixels_row,) = neighbour_rows(at)
+    assert pixels_row.captions[1] == "real 23: 0.00"
+    assert "Nearest in pixels: 0.00" in "\n".join(m.value for m in at.markdown)
+    assert "need 28x28 handwritten digits" in "\n".join(i.value for i in at.info)

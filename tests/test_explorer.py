@@ -216,3 +216,74 @@ def test_walk_gif_plays_there_and_back_at_the_chosen_size():
         gif.seek(i)
         levels.append(np.asarray(gif.convert("L"))[0, 0])
     assert levels[0] < levels[1] < levels[2] < levels[3] > levels[4] > levels[5] > levels[0]
+
+
+# ------------------------------------------------------------------ nearest real images
+@pytest.fixture(scope="module")
+def digits():
+    from gan_core.data import load_images
+
+    return load_images("mnist-sample")
+
+
+@pytest.mark.parametrize("i", [0, 17, 4321])
+def test_a_real_image_from_the_bank_finds_itself_first_at_distance_zero(digits, i):
+    indices, distances = explorer.nearest(digits[i], digits, k=5)
+    assert indices.shape == distances.shape == (5,)
+    assert indices[0] == i and distances[0] == 0.0
+    # The same k as a brute-force search, nearest first.
+    brute = np.linalg.norm(digits.reshape(len(digits), -1).astype("float64") - digits[i].reshape(-1), axis=1)
+    np.testing.assert_allclose(distances, np.sort(brute)[:5], rtol=1e-6)
+    assert list(indices) == list(np.argsort(brute, kind="stable")[:5])
+    assert np.all(np.diff(distances) >= 0) and distances[1] > 0
+
+
+def test_nearest_answers_a_batch_like_single_queries(digits):
+    bank, queries = digits[:500], digits[[3, 250, 499]] + 0.05
+    indices, distances = explorer.nearest(queries, bank, k=3)
+    assert indices.shape == distances.shape == (3, 3)
+    for row, query in enumerate(queries):
+        single = explorer.nearest(query, bank, k=3)
+        np.testing.assert_array_equal(indices[row], single[0])
+        np.testing.assert_allclose(distances[row], single[1])
+
+
+def test_nearest_in_cosine_ignores_length():
+    bank = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], "float32")
+    indices, distances = explorer.nearest([3.0, 3.0], bank, k=3, metric="cosine")
+    assert list(indices) == [2, 0, 1]
+    np.testing.assert_allclose(distances, [0.0, 1 - np.sqrt(0.5), 1 - np.sqrt(0.5)], atol=1e-6)
+
+
+def test_nearest_clips_k_to_the_bank_and_refuses_bad_arguments():
+    bank = np.arange(6, dtype="float32").reshape(3, 2)
+    assert explorer.nearest(bank[1], bank, k=10)[0].tolist() == [1, 0, 2]
+    with pytest.raises(ValueError, match="'l2' or 'cosine'"):
+        explorer.nearest(bank[0], bank, metric="manhattan")
+    with pytest.raises(ValueError, match="at least 1"):
+        explorer.nearest(bank[0], bank, k=0)
+
+
+def test_nearest_other_distances_leave_each_item_out():
+    bank = np.array([[0.0], [1.0], [3.0], [7.0]], "float32")
+    np.testing.assert_allclose(explorer.nearest_other_distances(bank, n=10), [1, 1, 2, 4])
+    with pytest.raises(ValueError, match="at least 2"):
+        explorer.nearest_other_distances(bank[:1])
+
+
+def test_real_neighbours_search_pixels_and_features(digits):
+    class Halves:  # a stand-in classifier: two "features", the mean of the top and the bottom half
+        def features(self, images):
+            images = np.asarray(images).reshape(len(images), 28, 28)
+            return np.stack([images[:, :14].mean((1, 2)), images[:, 14:].mean((1, 2))], axis=1)
+
+    bank = explorer.RealNeighbours(digits, Halves(), max_images=1_000)
+    assert bank.total == len(digits) and len(bank.images) == 1_000
+    found = bank.search(digits[42])
+    assert set(found) == {"pixels", "features"}
+    assert found["pixels"][0][0] == 42 and found["pixels"][1][0] == 0.0
+    assert found["features"][1][0] == 0.0
+    assert bank.closer_share("pixels", 0.0) == 0.0  # nothing is closer than a copy
+    assert bank.closer_share("pixels", np.inf) == 1.0
+    assert 0.0 < bank.closer_share("pixels", float(np.median(bank.typical["pixels"])) + 1e-3) <= 0.55
+    assert set(explorer.RealNeighbours(digits[:50]).search(digits[7])) == {"pixels"}  # no classifier: pixels only

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import gan_core.data
 from gan_core.config import TrainConfig, knobs
-from gan_core.engine import TrainingRun
+from gan_core.engine import TrainingRun, columns
 from pages.common import get_registry
 
 pytestmark = pytest.mark.timeout(300)
@@ -271,3 +271,104 @@ def test_health_alerts_are_shown_with_their_remedy(runs, monkeypatch):
     at.run()
     assert not at.exception, at.exception
     assert [w.value for w in at.warning] == ["**d_wins** at step 1,500: D wins. Lower d_lr."]
+
+
+# ------------------------------------------------------------------ quality panel
+FAKE_REFERENCE = {"fd_digits": 0.9, "classifier_score": 9.5, "classes_covered": 10, "class_kl": 0.01}
+
+
+def quality_columns(digits: bool = True) -> dict:
+    """Two quality records as the engine's History keeps them; the second has lost digit 7."""
+    records = [
+        {"step": 1000, "duplicate_fraction": 0.0},
+        {"step": 2000, "duplicate_fraction": 0.02},
+    ]
+    if digits:
+        uniform, lost_7 = [0.1] * 10, [0.11] * 7 + [0.01] + [0.11, 0.12]
+        records[0].update(fd_digits=30.0, classifier_score=4.0, classes_covered=10, class_histogram=uniform)
+        records[1].update(fd_digits=12.5, classifier_score=6.5, classes_covered=9, class_histogram=lost_7)
+    return columns(records)
+
+
+def fake_snapshot(monkeypatch, run, **changes) -> dict:
+    """run.snapshot() with `changes`, which the test may update between reruns."""
+    snapshot = run.snapshot
+    monkeypatch.setattr(run, "snapshot", lambda: {**snapshot(), **changes})
+    return changes
+
+
+def spec(at, key) -> dict:
+    (chart,) = [c for c in at.get("plotly_chart") if c.key == key]
+    return json.loads(chart.proto.spec)
+
+
+def test_quality_panel_shows_figures_against_real_digits(runs, monkeypatch):
+    from gan_core import quality
+
+    monkeypatch.setattr(quality, "real_reference", lambda: FAKE_REFERENCE)
+    at, run = start_failing_run(runs, monkeypatch)
+    error = {"kind": "collapse", "severity": "error", "step": 2000, "message": "7 vanished.", "remedy": "Try hinge."}
+    warning = {"kind": "d_wins", "severity": "warning", "step": 1500, "message": "D wins.", "remedy": "Lower d_lr."}
+    fake_snapshot(
+        monkeypatch, run, quality_applies=True, quality_note="", quality=quality_columns(), alerts=[error, warning]
+    )
+    at.run()
+    assert not at.exception, at.exception
+    assert "Quality" in [s.value for s in at.subheader]
+    keys = [c.key for c in at.get("plotly_chart")]
+    assert keys[-3:] == ["chart-fd_digits", "chart-classifier_score", "chart-class_histogram"]
+    for key, metric in (("chart-fd_digits", "fd_digits"), ("chart-classifier_score", "classifier_score")):
+        figure = spec(at, key)
+        (trace,) = figure["data"]
+        assert list(plotly_array(trace["x"])) == [1000, 2000]
+        assert list(plotly_array(trace["y"])) == quality_columns()[metric]
+        (line,) = figure["layout"]["shapes"]
+        assert line["y0"] == line["y1"] == FAKE_REFERENCE[metric] and line["line"]["dash"] == "dash"
+    histogram = spec(at, "chart-class_histogram")
+    assert list(plotly_array(histogram["data"][0]["y"])) == pytest.approx(quality_columns()["class_histogram"][-1])
+    assert histogram["layout"]["shapes"][0]["y0"] == 0.1
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Classes covered"] == "9/10" and metrics["Near duplicates"] == "2%"
+    # Alerts are banners with their remedy, by severity.
+    assert "**collapse** at step 2,000: 7 vanished. Try hinge." in [e.value for e in at.error]
+    assert [w.value for w in at.warning] == ["**d_wins** at step 1,500: D wins. Lower d_lr."]
+
+
+def test_quality_panel_says_why_not_for_other_images(runs, monkeypatch):
+    from gan_core import quality
+
+    def no_reference():
+        raise AssertionError("real_reference() is for digit runs only (it takes seconds)")
+
+    monkeypatch.setattr(quality, "real_reference", no_reference)
+    at, run = start_failing_run(runs, monkeypatch)
+    note = quality.applies_to("fashion-mnist", (28, 28, 1))[1]
+    fake_snapshot(monkeypatch, run, quality_applies=False, quality_note=note, quality=quality_columns(digits=False))
+    at.run()
+    assert not at.exception, at.exception
+    assert note in [i.value for i in at.info]
+    assert not [c.key for c in at.get("plotly_chart") if c.key in ("chart-fd_digits", "chart-class_histogram")]
+    assert not {"Classes covered", "Near duplicates"} & {m.label for m in at.metric}  # no number at all
+
+
+def test_quality_panel_says_when_the_first_figures_come(runs, monkeypatch):
+    at, run = start_failing_run(runs, monkeypatch)
+    changes = fake_snapshot(
+        monkeypatch,
+        run,
+        quality_applies=True,
+        quality_note="",
+        quality=quality_columns(digits=False),
+        step=0,
+        total_steps=5000,
+    )
+    at.run()
+    assert not at.exception, at.exception
+    assert "Quality figures every 1,000 steps; the first at step 1,000." in [i.value for i in at.info]
+    assert "chart-fd_digits" not in [c.key for c in at.get("plotly_chart")]
+    changes.update(step=1200)
+    at.run()
+    assert "Quality figures every 1,000 steps; the first at step 2,000." in [i.value for i in at.info]
+    changes.update(step=150, total_steps=200)
+    at.run()
+    assert "every 1,000 steps; this run ends at step 200, before the first." in "\n".join(i.value for i in at.info)

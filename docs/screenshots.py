@@ -1,0 +1,51 @@
+"""Screenshots of each page of the real app, for the README: `python docs/screenshots.py`.
+
+Starts the app on a free port with its runs in a temporary folder, trains the demo run for a
+while in the browser, then saves docs/train.png, docs/explore.png and docs/runs.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import chromium_page, first_trace_path, image_src, studio_server, wait_until  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train-seconds", type=float, default=90, help="how long the demo trains before the shots")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as runs, studio_server(Path(runs)) as server, chromium_page() as page:
+        page.goto(server.url)
+        page.get_by_role("button", name="Start a demo run").click()
+        wait_until(lambda: first_trace_path(page, "Losses"), 180, what="a loss curve")
+        time.sleep(args.train_seconds)
+        page.screenshot(path=args.out / "train.png")
+        print(args.out / "train.png")
+
+        page.get_by_role("button", name="Stop").click()
+        wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 60, what="the stopped status")
+        page.get_by_role("link", name="Explore").click()
+        wait_until(lambda: image_src(page, "(slerp)"), 90, what="the explorer's image")
+        time.sleep(2)
+        page.screenshot(path=args.out / "explore.png", full_page=True)
+        print(args.out / "explore.png")
+
+        page.get_by_role("link", name="Runs").click()
+        wait_until(lambda: page.get_by_text("metrics.csv").count() > 0, 60, what="the runs list")
+        time.sleep(1)
+        page.screenshot(path=args.out / "runs.png")
+        print(args.out / "runs.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

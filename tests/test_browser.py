@@ -1,0 +1,40 @@
+"""The app in a real browser: start a run, watch it learn, stop it, explore the generator."""
+
+import shutil
+
+import pytest
+
+from tests.browser import chromium_page, first_trace_path, image_src, studio_server, wait_until
+
+pytestmark = [
+    pytest.mark.timeout(420),
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (apt-get install chromium)"),
+]
+
+
+def test_train_watch_stop_and_explore_in_chromium(tmp_path):
+    with studio_server(tmp_path) as server, chromium_page() as page:
+        page.goto(server.url)
+        page.get_by_role("button", name="Start a demo run").click()
+
+        # The loss chart and the sample grid appear, then change as the run trains.
+        first_path = wait_until(lambda: first_trace_path(page, "Losses"), 180, what="a loss curve")
+        first_grid = wait_until(lambda: image_src(page, "Samples from the fixed noise"), 60, what="a sample grid")
+        wait_until(lambda: first_trace_path(page, "Losses") not in (None, first_path), 60, what="the loss curve to grow")
+        wait_until(
+            lambda: image_src(page, "Samples from the fixed noise") not in (None, first_grid), 90, what="a new grid"
+        )
+
+        page.get_by_role("button", name="Stop").click()
+        wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 60, what="the stopped status")
+
+        # The explorer opens the run that just stopped; moving t redraws the image.
+        page.get_by_role("link", name="Explore").click()
+        caption = "(slerp)"
+        before = wait_until(lambda: image_src(page, caption), 90, what="the image at t")
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        for _ in range(10):
+            page.keyboard.press("ArrowRight")
+        wait_until(lambda: image_src(page, caption) not in (None, before), 30, what="the image at t to change")
+        assert page.get_by_text("t = 0.60").count() > 0
