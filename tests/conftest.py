@@ -1,12 +1,26 @@
 """Shared fixtures: tiny configs and runs that train in seconds on two CPU cores."""
 
 import os
+import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from gan_core.config import TrainConfig
+from gan_core.engine import TrainingRun
+
+
+def wait_for(predicate, timeout=120.0, interval=0.02):
+    """Poll `predicate` until it is true; fail the test on timeout (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def tiny_config(**overrides) -> TrainConfig:
@@ -27,3 +41,30 @@ def finished_run(tmp_path_factory):
     run = TrainingRun(tiny_config(), runs_dir=tmp_path_factory.mktemp("runs")).start()
     assert run.wait(120) == "finished", run.snapshot()["error"]
     return run
+
+
+@pytest.fixture
+def starts_paused(monkeypatch):
+    """Runs pause before their first step, so the test, not the training speed, decides what is shown."""
+    original = TrainingRun.start
+
+    def start(self):
+        self.pause()
+        return original(self)
+
+    monkeypatch.setattr(TrainingRun, "start", start)
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """url -> the bytes a page stored behind it (AppTest exposes only the URLs of images and downloads)."""
+    stored: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        stored[file_id] = path_or_data if isinstance(path_or_data, bytes) else Path(path_or_data).read_bytes()
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
+    return lambda url: stored[url.rsplit("/", 1)[-1].split(".")[0]]

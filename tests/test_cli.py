@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def cli(*args, cwd=ROOT):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "gan_core", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=240)
+    command = [sys.executable, "-m", "gan_core", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=240, check=False)
 
 
 def test_train_then_sample_end_to_end(tmp_path):

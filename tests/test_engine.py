@@ -13,19 +13,9 @@ import gan_core.gan
 from gan_core.config import ConfigError
 from gan_core.engine import GridHistory, History, TrainingRun
 from gan_core.runs import RunDir, load_generator
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, wait_for
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def wait_for(predicate, timeout=60.0, interval=0.02):
-    """Poll `predicate` until it is true; fail the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_invalid_config_is_refused_before_anything_starts(tmp_path):

@@ -14,18 +14,6 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture
-def starts_paused(monkeypatch):
-    """Runs pause before their first step, so a test decides when they end (no race with training)."""
-    original = TrainingRun.start
-
-    def start(self):
-        self.pause()
-        return original(self)
-
-    monkeypatch.setattr(TrainingRun, "start", start)
-
-
-@pytest.fixture
 def registry():
     registry = RunRegistry()
     yield registry

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from PIL import Image
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import pages.common
@@ -23,21 +22,6 @@ pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "pages" / "runs.py"
 RUN_ID = "20000101-000000-tiny-mnist-sample"
-
-
-@pytest.fixture
-def media(monkeypatch):
-    """url -> the bytes the page stored behind it (images and downloads)."""
-    stored: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
-        stored[file_id] = path_or_data if isinstance(path_or_data, bytes) else Path(path_or_data).read_bytes()
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
-    return lambda url: stored[url.rsplit("/", 1)[-1].split(".")[0]]
 
 
 @pytest.fixture

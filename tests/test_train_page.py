@@ -3,7 +3,6 @@
 import base64
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import gan_core.data
 from gan_core.config import TrainConfig, knobs
 from gan_core.engine import TrainingRun, columns
 from pages.common import get_registry
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -37,31 +37,10 @@ def runs(monkeypatch, tmp_path):
     st.cache_resource.clear()
 
 
-@pytest.fixture
-def starts_paused(monkeypatch):
-    """Runs pause before their first step, so the test, not the training speed, decides what is shown."""
-    original = TrainingRun.start
-
-    def start(self):
-        self.pause()
-        return original(self)
-
-    monkeypatch.setattr(TrainingRun, "start", start)
-
-
 def open_app() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     return at
-
-
-def wait_for(predicate, timeout=120.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def texts(at) -> str:
