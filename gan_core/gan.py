@@ -1,7 +1,8 @@
 """The GAN step: one compiled function that updates D on real and fake images, then G through D.
 
-One forward pass of G and D serves both updates (as in seed 002, the TensorFlow DCGAN tutorial):
-on two CPU cores that is 10-20% faster than the seeds 001/003 order of a separate generator pass.
+By default one forward pass of G and D serves both updates (as in seed 002, the TensorFlow DCGAN
+tutorial): on two CPU cores that is 10-20% faster than the seeds 001/003 order of a separate
+generator pass after D's update, which a preset can ask for (`Preset.shared_forward=False`).
 
 Why not the seeds' loop: in Keras 3 the `trainable` flag that counts is the one in force when a
 model's train function is first built, not the one at `compile()`. The seeds' trick of setting
@@ -56,6 +57,7 @@ class GAN:
         d_steps: int = 1,
         seed: int = 0,
         jit_compile: bool = True,
+        shared_forward: bool = True,
     ):
         self.generator = generator
         self.discriminator = discriminator
@@ -64,6 +66,7 @@ class GAN:
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.d_steps = d_steps
+        self.shared_forward = shared_forward  # False: G's update takes its own pass after D's (seeds 001/003)
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Build the optimisers' slots now: variables must not be created inside the compiled step.
         g_optimizer.build(generator.trainable_variables)
@@ -89,36 +92,48 @@ class GAN:
     def probability(self, outputs: tf.Tensor) -> tf.Tensor:
         return tf.sigmoid(outputs) if self.from_logits else outputs
 
-    def _train_step(self, real_images: tf.Tensor) -> dict[str, tf.Tensor]:
-        batch_size = tf.shape(real_images)[0] // self.d_steps
-
-        # Extra discriminator updates (d_steps > 1), each on its own slice of real images
-        for i in range(self.d_steps - 1):
-            real = real_images[i * batch_size : (i + 1) * batch_size]
-            noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-            with tf.GradientTape() as tape:
-                fake = self.generator(noise, training=True)
-                d_loss = discriminator_loss(
-                    self.discriminator(real, training=True), self.discriminator(fake, training=True), self.from_logits
-                )
-            grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-
-        # One forward pass serves both updates, as in seed 002: D's gradients come from d_loss; G's
-        # come from g_loss through D, whose weights g_loss never updates (the "frozen" D).
-        real = real_images[(self.d_steps - 1) * batch_size :]
+    def _discriminator_step(self, real: tf.Tensor, batch_size) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """One update of D on `real` and on fresh fakes; returns (d_loss, real_output, fake_output)."""
         noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+        with tf.GradientTape() as tape:
             fake = self.generator(noise, training=True)
             real_output = self.discriminator(real, training=True)
             fake_output = self.discriminator(fake, training=True)
             d_loss = discriminator_loss(real_output, fake_output, self.from_logits)
-            g_loss = generator_loss(fake_output, self.from_logits)
-        d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
-        g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        return d_loss, real_output, fake_output
 
-        # Train the discriminator, then the generator (do not update the discriminator's weights)
-        self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
+    def _train_step(self, real_images: tf.Tensor) -> dict[str, tf.Tensor]:
+        batch_size = tf.shape(real_images)[0] // self.d_steps
+        shared = self.shared_forward
+        real_slices = [real_images[i * batch_size : (i + 1) * batch_size] for i in range(self.d_steps)]
+
+        # Train the discriminator (the last update joins the generator's pass when it is shared)
+        for real in real_slices[:-1] if shared else real_slices:
+            d_loss, real_output, fake_output = self._discriminator_step(real, batch_size)
+
+        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        if shared:
+            # One forward pass serves both updates, as in seed 002: D's gradients come from d_loss;
+            # G's come from g_loss through D, whose weights g_loss never updates (the "frozen" D).
+            with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+                fake = self.generator(noise, training=True)
+                real_output = self.discriminator(real_slices[-1], training=True)
+                fake_output = self.discriminator(fake, training=True)
+                d_loss = discriminator_loss(real_output, fake_output, self.from_logits)
+                g_loss = generator_loss(fake_output, self.from_logits)
+            d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+            g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+            self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
+        else:
+            # Train the generator through the just-updated D with fresh noise (seeds 001 and 003)
+            with tf.GradientTape() as g_tape:
+                g_loss = generator_loss(
+                    self.discriminator(self.generator(noise, training=True), training=True), self.from_logits
+                )
+            g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+        # (do not update the discriminator's weights)
         self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
 
         p_real, p_fake = self.probability(real_output), self.probability(fake_output)
@@ -177,4 +192,5 @@ def build_gan(config, image_shape) -> GAN:
         d_steps=config.d_steps,
         seed=config.seed,
         jit_compile=config.jit_compile if config.jit_compile is not None else PRESETS[config.preset].jit_compile,
+        shared_forward=PRESETS[config.preset].shared_forward,
     )

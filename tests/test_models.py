@@ -44,6 +44,8 @@ def test_seed_001_and_003_layers():
     assert [l.units for l in g.layers if isinstance(l, keras.layers.Dense)] == [256, 512, 1024, 784]
     assert layer_kinds(g).count("ReLU") == 3
     assert [l.units for l in d.layers if isinstance(l, keras.layers.Dense)] == [512, 256, 1]
+    hidden = [l for m in (g, d) for l in m.layers if isinstance(l, keras.layers.Dense) and l.units not in (1, 784)]
+    assert all(isinstance(l.kernel_initializer, keras.initializers.HeNormal) for l in hidden)  # see models.py
     g, d = build_models("dense-bn", 100, (28, 28, 1))
     assert [l.momentum for l in g.layers if isinstance(l, keras.layers.BatchNormalization)] == [0.8] * 3
     assert [l.negative_slope for l in g.layers if isinstance(l, keras.layers.LeakyReLU)] == [0.2] * 3
