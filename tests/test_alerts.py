@@ -267,15 +267,21 @@ def test_diverged_from_nan_in_the_history():
 
 
 # ------------------------------------------------------------------ stalled
-def test_stalled_when_losses_are_flat_and_fd_does_not_improve():
+def flat_losses_history(fd_digits):
+    """A healthy history followed by 3,000 steps of losses stuck at log(2), FD-digits given by `fd_digits(step)`."""
     rng = np.random.default_rng(1)
-    history = extended(
+    return extended(
         healthy_history(),
         3_000,
         d_loss=lambda s: 0.6931 + rng.normal(0, 1e-5),
         g_loss=lambda s: 0.6931 + rng.normal(0, 1e-5),
-        fd_digits=lambda s: 120 + rng.normal(0, 0.5) if s % QUALITY_EVERY == 0 else None,
+        fd_digits=lambda s: fd_digits(s) if s % QUALITY_EVERY == 0 else None,
     )
+
+
+def test_stalled_when_losses_are_flat_and_fd_does_not_improve():
+    noise = np.random.default_rng(2)
+    history = flat_losses_history(lambda s: 120 + noise.normal(0, 0.5))
     alerts = check_health(history, {"status": "running"})
     assert kinds(alerts) == ["stalled"]
     assert alerts[0].severity == "warning"
@@ -284,14 +290,7 @@ def test_stalled_when_losses_are_flat_and_fd_does_not_improve():
 
 
 def test_not_stalled_while_fd_still_improves():
-    rng = np.random.default_rng(1)
-    history = extended(
-        healthy_history(),
-        3_000,
-        d_loss=lambda s: 0.6931 + rng.normal(0, 1e-5),
-        g_loss=lambda s: 0.6931 + rng.normal(0, 1e-5),
-        fd_digits=lambda s: 120 - (s - 5_000) / 100 if s % QUALITY_EVERY == 0 else None,
-    )
+    history = flat_losses_history(lambda s: 120 - (s - 5_000) / 100)
     assert check_health(history) == []
 
 
