@@ -42,13 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
         kind, _optional = _flag_type(field)
         low, high = field.metadata.get("low"), field.metadata.get("high")
         bounds = f" [{low:g}..{high:g}]" if low is not None else ""
-        default = field.default if field.default is not None else "the preset's" if "rate" in field.name or field.name == "beta_1" else "unset"
+        preset_default = "rate" in field.name or field.name in ("beta_1", "precision", "jit_compile")
+        default = field.default if field.default is not None else "the preset's" if preset_default else "unset"
+        choices = field.metadata.get("choices")
         train.add_argument(
             "--" + field.name.replace("_", "-"),
             dest=field.name,
             type=_bool if kind is bool else kind,
             default=None,
-            metavar=field.name.upper() if kind is not bool else "true|false",
+            choices=choices,
+            metavar=("|".join(choices) if choices else field.name.upper()) if kind is not bool else "true|false",
             help=f"{field.metadata['help']}{bounds} (default: {default})",
         )
     train.add_argument("--out", default="runs", help="folder that holds run folders (default: runs)")
@@ -136,7 +139,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     noise = fixed_noise(args.n, generator.input_shape[-1], args.seed)
-    images = np.concatenate([generator(noise[i : i + 256], training=False) for i in range(0, args.n, 256)])
+    images = np.concatenate(
+        [np.asarray(generator(noise[i : i + 256], training=False), np.float32) for i in range(0, args.n, 256)]
+    )
     if out.suffix == ".png":
         save_png(make_grid(images), out)
     else:

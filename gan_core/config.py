@@ -9,6 +9,7 @@ from typing import Any
 
 DEFAULT_PRESET = "dense-bn"
 DEFAULT_DATASET = "mnist-sample"
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,12 @@ class TrainConfig:
     )
     grid_size: int = _knob(64, "images in the sample grid", 1, 256)
     jit_compile: bool | None = _knob(None, "compile the training step with XLA (default: the preset's choice)")
+    precision: str | None = _knob(
+        None,
+        "arithmetic of the training step: float32, or mixed_bfloat16 (bfloat16 maths, float32 weights); "
+        "default: the preset's choice, bfloat16 only where the CPU computes it natively",
+        choices=PRECISIONS,
+    )
 
     # ------------------------------------------------------------------ helpers
     def problems(self) -> list[str]:
@@ -63,6 +70,8 @@ class TrainConfig:
             out.append(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
         if self.dataset not in DATASETS:
             out.append(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            out.append(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
         if self.dataset == "npz" and not self.npz_path:
             out.append("dataset 'npz' needs npz_path (the path of your .npz file)")
         for f in fields(self):
@@ -87,17 +96,19 @@ class TrainConfig:
         return self
 
     def resolved(self) -> TrainConfig:
-        """A validated copy with the preset's learning rates, beta_1 and jit_compile filled in."""
+        """A validated copy with the preset's learning rates, beta_1, precision and jit_compile filled in."""
         from gan_core.models import PRESETS
 
         self.validate()
         preset = PRESETS[self.preset]
+        precision = self.precision or preset.precision()
         return dataclasses.replace(
             self,
             g_learning_rate=self.g_learning_rate if self.g_learning_rate is not None else preset.g_learning_rate,
             d_learning_rate=self.d_learning_rate if self.d_learning_rate is not None else preset.d_learning_rate,
             beta_1=self.beta_1 if self.beta_1 is not None else preset.beta_1,
-            jit_compile=self.jit_compile if self.jit_compile is not None else preset.jit_compile,
+            precision=precision,
+            jit_compile=self.jit_compile if self.jit_compile is not None else preset.jit_for(precision),
         )
 
     def to_dict(self) -> dict[str, Any]:

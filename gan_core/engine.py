@@ -401,8 +401,20 @@ class TrainingRun:
             sample()
         if not run.checkpoints() or run.checkpoints()[-1][0] != step:
             checkpoint()
-        run.export_generator(gan.generator)
+        run.export_generator(float32_twin(gan.generator, cfg, shape))
         self._end("stopped" if reason == "stopped" else "finished", reason=reason)
+
+
+def float32_twin(generator, config: TrainConfig, shape: tuple[int, ...]):
+    """`generator` itself if it computes in float32, else a float32 copy with its weights (which are
+    float32 in mixed precision too): generator.keras then loads and runs the same on any machine."""
+    from gan_core.models import build_models
+
+    if generator.dtype_policy.name == "float32":
+        return generator
+    twin, _ = build_models(config.preset, config.latent_dim, shape)
+    twin.set_weights(generator.get_weights())
+    return twin
 
 
 class _Throughput:

@@ -56,7 +56,7 @@ class Explorer:
         self.image_shape = tuple(int(s) for s in out_shape[1:])
         # One trace for every batch size: the signature leaves the batch dimension open.
         self._call = tf.function(
-            lambda z: generator(z, training=False),
+            lambda z: tf.cast(generator(z, training=False), tf.float32),
             input_signature=[tf.TensorSpec((None, self.latent_dim), tf.float32)],
         )
         self._lock = threading.Lock()

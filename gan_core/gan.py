@@ -76,7 +76,21 @@ class GAN:
         self._first_nonfinite = tf.Variable(-1, dtype=tf.int64, trainable=False, name="first_nonfinite")
         self.steps_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_done")
         self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
+        # Without XLA for the whole step, XLA still fuses the optimisers' updates: each is a dozen
+        # small elementwise ops on every weight (7% faster for dense-bn in bfloat16, measured).
+        self._apply_d = self._fused_update(d_optimizer, discriminator, enabled=not jit_compile)
+        self._apply_g = self._fused_update(g_optimizer, generator, enabled=not jit_compile)
         self._train_steps = tf.function(self._train_steps_loop)
+
+    @staticmethod
+    def _fused_update(optimizer, model, enabled: bool):
+        """grads -> optimizer update of `model`'s trainable variables, compiled with XLA when enabled."""
+        variables = model.trainable_variables
+
+        def apply(grads):
+            optimizer.apply_gradients(zip(grads, variables))
+
+        return tf.function(apply, jit_compile=True) if enabled else apply
 
     def train_steps(self, batches, steps: int) -> None:
         """`steps` training steps on batches from the tf.data iterator `batches`, in one call.
@@ -89,6 +103,10 @@ class GAN:
         for _ in tf.range(steps):
             self.train_step(next(batches))
 
+    def discriminate(self, images: tf.Tensor) -> tf.Tensor:
+        """D's outputs in float32, whatever precision D computes in: losses and metrics need it."""
+        return tf.cast(self.discriminator(images, training=True), tf.float32)
+
     def probability(self, outputs: tf.Tensor) -> tf.Tensor:
         return tf.sigmoid(outputs) if self.from_logits else outputs
 
@@ -97,11 +115,10 @@ class GAN:
         noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
         with tf.GradientTape() as tape:
             fake = self.generator(noise, training=True)
-            real_output = self.discriminator(real, training=True)
-            fake_output = self.discriminator(fake, training=True)
+            real_output = self.discriminate(real)
+            fake_output = self.discriminate(fake)
             d_loss = discriminator_loss(real_output, fake_output, self.from_logits)
-        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
+        self._apply_d(tape.gradient(d_loss, self.discriminator.trainable_variables))
         return d_loss, real_output, fake_output
 
     def _train_step(self, real_images: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -119,22 +136,20 @@ class GAN:
             # G's come from g_loss through D, whose weights g_loss never updates (the "frozen" D).
             with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
                 fake = self.generator(noise, training=True)
-                real_output = self.discriminator(real_slices[-1], training=True)
-                fake_output = self.discriminator(fake, training=True)
+                real_output = self.discriminate(real_slices[-1])
+                fake_output = self.discriminate(fake)
                 d_loss = discriminator_loss(real_output, fake_output, self.from_logits)
                 g_loss = generator_loss(fake_output, self.from_logits)
             d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
             g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
-            self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator.trainable_variables))
+            self._apply_d(d_grads)
         else:
             # Train the generator through the just-updated D with fresh noise (seeds 001 and 003)
             with tf.GradientTape() as g_tape:
-                g_loss = generator_loss(
-                    self.discriminator(self.generator(noise, training=True), training=True), self.from_logits
-                )
+                g_loss = generator_loss(self.discriminate(self.generator(noise, training=True)), self.from_logits)
             g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
         # (do not update the discriminator's weights)
-        self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+        self._apply_g(g_grads)
 
         p_real, p_fake = self.probability(real_output), self.probability(fake_output)
         values = {
@@ -171,9 +186,9 @@ class GAN:
         return step if step >= 0 else None
 
     def generate(self, noise, batch_size: int = 256):
-        """Images for `noise` in inference mode (BatchNorm uses its moving averages)."""
+        """float32 images for `noise` in inference mode (BatchNorm uses its moving averages)."""
         out = [self.generator(noise[i : i + batch_size], training=False) for i in range(0, len(noise), batch_size)]
-        return tf.concat(out, axis=0).numpy()
+        return tf.cast(tf.concat(out, axis=0), tf.float32).numpy()
 
 
 def build_gan(config, image_shape) -> GAN:
@@ -181,7 +196,8 @@ def build_gan(config, image_shape) -> GAN:
     from gan_core.models import PRESETS, build_models
 
     keras.utils.set_random_seed(config.seed)
-    generator, discriminator = build_models(config.preset, config.latent_dim, image_shape)
+    precision = config.precision or PRESETS[config.preset].precision()
+    generator, discriminator = build_models(config.preset, config.latent_dim, image_shape, precision)
     return GAN(
         generator,
         discriminator,
@@ -191,6 +207,6 @@ def build_gan(config, image_shape) -> GAN:
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1),
         d_steps=config.d_steps,
         seed=config.seed,
-        jit_compile=config.jit_compile if config.jit_compile is not None else PRESETS[config.preset].jit_compile,
+        jit_compile=config.jit_compile if config.jit_compile is not None else PRESETS[config.preset].jit_for(precision),
         shared_forward=PRESETS[config.preset].shared_forward,
     )

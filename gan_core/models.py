@@ -7,12 +7,18 @@ shape: 28x28x1 as in the seeds, and also other sizes such as 32x32x3, or refuse 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import functools
+import platform
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 from keras import layers
+
+from gan_core.config import PRECISIONS
 
 Shape = tuple[int, int, int]
 
@@ -37,6 +43,47 @@ class Preset:
     jit_compile: bool = True
     # One forward pass for both updates (faster); False: G's update takes its own pass after D's.
     shared_forward: bool = True
+    # Train in mixed bfloat16 (bfloat16 maths, float32 weights) where the CPU computes bfloat16
+    # natively. Measured with the step alone, batch 64, on this 2-core AVX512-BF16 CPU, jit as
+    # below: dense-bn 7,190 img/s against 6,083 in float32, dcgan 629 against 420; dense-relu
+    # (4,871 against 6,054) and dense-conv (2,538 against 2,464) gain nothing, so they stay float32.
+    mixed_bfloat16: bool = False
+
+    def precision(self) -> str:
+        """The precision this preset trains in on this machine, when the config leaves it open."""
+        return "mixed_bfloat16" if self.mixed_bfloat16 and native_bfloat16() else "float32"
+
+    def jit_for(self, precision: str) -> bool:
+        """XLA or not, when the config leaves it open: XLA on this CPU computes bfloat16 slower."""
+        return self.jit_compile and precision == "float32"
+
+
+@functools.cache
+def native_bfloat16() -> bool:
+    """True on a CPU-only machine whose CPU does bfloat16 arithmetic in hardware (AVX512-BF16 or AMX)."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    if not any(f" {flag}" in flags for flag in ("avx512_bf16", "amx_bf16")):
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")  # GPUs have their own trade-offs: float32 there
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str) -> Iterator[None]:
+    """Layers built inside take `precision` as their dtype policy. Keras keeps the default policy
+    per thread, so a training thread building in bfloat16 changes nothing for other threads."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _dense_generator(
@@ -184,6 +231,7 @@ PRESETS: dict[str, Preset] = {
             dense_bn_generator,
             dense_bn_discriminator,
             from_logits=False,
+            mixed_bfloat16=True,
         ),
         Preset(
             "dense-relu",
@@ -218,6 +266,7 @@ PRESETS: dict[str, Preset] = {
             d_learning_rate=1e-4,
             beta_1=0.9,
             jit_compile=False,
+            mixed_bfloat16=True,
         ),
         Preset(
             "tiny",
@@ -231,12 +280,20 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def build_models(preset: str, latent_dim: int, shape: Shape) -> tuple[keras.Model, keras.Model]:
-    """The preset's (generator, discriminator) for images of `shape` (H, W, C)."""
+def build_models(
+    preset: str, latent_dim: int, shape: Shape, precision: str = "float32"
+) -> tuple[keras.Model, keras.Model]:
+    """The preset's (generator, discriminator) for images of `shape` (H, W, C).
+
+    With precision "mixed_bfloat16" the layers compute in bfloat16 and keep float32 weights, and
+    the networks' outputs are bfloat16: cast them before losses or images."""
     if preset not in PRESETS:
         raise PresetError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or shape[2] not in (1, 3) or min(shape[:2]) < 4:
         raise PresetError(f"presets build for images of shape (H, W, 1) or (H, W, 3) with H, W >= 4 (got {shape})")
+    if precision not in PRECISIONS:
+        raise PresetError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     p = PRESETS[preset]
-    return p.make_generator(latent_dim, shape), p.make_discriminator(shape)
+    with dtype_policy(precision):
+        return p.make_generator(latent_dim, shape), p.make_discriminator(shape)

@@ -283,7 +283,8 @@ def generate(generator, n: int, seed: int = 0) -> np.ndarray:
     from gan_core.latent import fixed_noise
 
     noise = fixed_noise(n, int(generator.input_shape[-1]), seed)
-    return np.concatenate([np.asarray(generator(noise[i : i + BATCH], training=False)) for i in range(0, n, BATCH)])
+    batches = (generator(noise[i : i + BATCH], training=False) for i in range(0, n, BATCH))
+    return np.concatenate([np.asarray(b, np.float32) for b in batches])  # float32 from a bfloat16 generator too
 
 
 def score_generator(generator, n: int = QUALITY_N, seed: int = 0) -> dict:

@@ -101,6 +101,16 @@ def knob_input(name: str, value=..., key: str | None = None, **kwargs):
             help=meta["help"],
             key=key,
         )
+    if meta.get("choices"):  # None: the preset's choice
+        options = [None, *meta["choices"]]
+        return st.selectbox(
+            name,
+            options,
+            index=options.index(value),
+            format_func=lambda v: "the preset's choice" if v is None else v,
+            help=meta["help"],
+            key=key,
+        )
     if field.type.startswith("int"):
         low, high, step = int(meta["low"]), int(meta["high"]), 1
     else:
@@ -297,7 +307,8 @@ def settings_caption(snap: dict) -> None:
     st.caption(
         f"{when}**{config['preset']}** on **{config['dataset']}** · batch_size {config['batch_size']} · "
         f"latent_dim {config['latent_dim']} · g/d learning rate {config['g_learning_rate']:g}/{config['d_learning_rate']:g} · "
-        f"beta_1 {config['beta_1']:g} · d_steps {config['d_steps']} · seed {config['seed']}"
+        f"beta_1 {config['beta_1']:g} · d_steps {config['d_steps']} · seed {config['seed']} · "
+        f"{config.get('precision') or 'float32'}"
     )
 
 

@@ -98,3 +98,21 @@ def test_in_range_values_pass_and_out_of_range_values_fail(data):
     problems = TrainConfig(**{field.name: outside}).problems()
     assert len(problems) == 1 and problems[0].startswith(f"{field.name} must be")
 
+
+
+def test_precision_is_the_presets_choice_where_the_cpu_computes_bfloat16(monkeypatch):
+    import gan_core.models as models
+
+    monkeypatch.setattr(models, "native_bfloat16", lambda: True)
+    assert TrainConfig(preset="dense-bn").resolved().precision == "mixed_bfloat16"
+    assert TrainConfig(preset="dense-bn").resolved().jit_compile is False  # XLA computes bfloat16 slower here
+    assert TrainConfig(preset="dense-relu").resolved().precision == "float32"  # measured no faster in bfloat16
+    assert TrainConfig(preset="dense-bn", precision="float32").resolved().jit_compile is True
+    monkeypatch.setattr(models, "native_bfloat16", lambda: False)
+    assert TrainConfig(preset="dense-bn").resolved().precision == "float32"
+    assert TrainConfig(preset="dense-bn", precision="mixed_bfloat16").resolved().precision == "mixed_bfloat16"
+
+
+def test_unknown_precision_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="unknown precision 'half'; choose one of: float32, mixed_bfloat16"):
+        TrainConfig(precision="half").validate()

@@ -165,6 +165,19 @@ def test_checkpoint_round_trip_gives_the_same_generator_output(finished_run, tmp
     np.testing.assert_allclose(exported(noise, training=False), restored(noise, training=False), rtol=1e-6, atol=1e-6)
 
 
+def test_a_bfloat16_run_exports_a_float32_generator_with_its_weights(tmp_path):
+    run = TrainingRun(tiny_config(steps=20, precision="mixed_bfloat16"), runs_dir=tmp_path).start()
+    assert run.wait(120) == "finished", run.snapshot()["error"]
+    assert run.snapshot()["config"]["precision"] == "mixed_bfloat16"
+    run_dir = RunDir(run.snapshot()["run_dir"])
+    exported = load_generator(run_dir.generator_path)
+    assert {layer.compute_dtype for layer in exported.layers} == {"float32"}  # runs the same on any machine
+    (run_dir.path / "generator.keras").unlink()
+    from_checkpoint = load_generator(run_dir.path)
+    for a, b in zip(exported.get_weights(), from_checkpoint.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_resume_continues_the_step_count_in_the_same_folder(tmp_path):
     first = TrainingRun(tiny_config(steps=20), runs_dir=tmp_path).start()
     assert first.wait(60) == "finished"

@@ -89,3 +89,22 @@ def test_one_training_step_gives_finite_metrics_and_changes_both_networks(name):
     assert any(not np.array_equal(a, w.numpy()) for a, w in zip(g_before, gan.generator.trainable_weights))
     assert any(not np.array_equal(a, w.numpy()) for a, w in zip(d_before, gan.discriminator.trainable_weights))
     assert gan.read_metrics() is None  # read resets the sums
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_keeps_float32_weights_and_draws_float32_images():
+    config = TrainConfig(preset="tiny", batch_size=8, precision="mixed_bfloat16", jit_compile=False).resolved()
+    gan = build_gan(config, (28, 28, 1))
+    assert keras.config.dtype_policy().name == "float32"  # the bfloat16 policy stayed inside the build
+    for model in (gan.generator, gan.discriminator):
+        assert {layer.compute_dtype for layer in model.layers} == {"bfloat16"}
+        assert {w.dtype for w in model.weights} == {"float32"}
+    real = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
+    gan.train_step(real)
+    assert all(math.isfinite(v) for v in gan.read_metrics().values())
+    images = gan.generate(np.zeros((3, 100), "float32"))
+    assert images.dtype == np.float32 and images.shape == (3, 28, 28, 1)
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(PresetError, match="unknown precision 'float16'"):
+        build_models("tiny", 100, (28, 28, 1), precision="float16")
