@@ -101,7 +101,7 @@ def test_in_range_values_pass_and_out_of_range_values_fail(data):
 
 
 def test_precision_is_the_presets_choice_where_the_cpu_computes_bfloat16(monkeypatch):
-    import gan_core.models as models
+    from gan_core import models
 
     monkeypatch.setattr(models, "native_bfloat16", lambda: True)
     assert TrainConfig(preset="dense-bn").resolved().precision == "mixed_bfloat16"
