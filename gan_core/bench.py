@@ -1,17 +1,24 @@
 """Throughput benchmark: images per second of the seeds' Keras loop, our GAN step, and our engine.
 
-    python -m gan_core.bench [--seconds 20] [--presets dense-bn,dcgan] [--batch-size 64] [--quick]
+    python -m gan_core.bench [--seconds 20] [--rounds 4] [--presets dense-bn,dcgan] [--batch-size 64]
+                             [--browser] [--quick]
 
-Rows, each measured for every preset, one after another in this process, on mnist-sample:
+Rows, for every preset, in this process, on mnist-sample:
 
   a  the seeds' loop (001/003) ported to Keras 3: G.predict, D.train_on_batch on real and on fake,
      combined.train_on_batch, with D.trainable toggled so that D really trains (checked once)
   b  our `GAN.train_steps` over `make_dataset` batches, 25 steps a call, `read_metrics()` after each
-  c  our `TrainingRun` thread with its default sample/metrics/checkpoint intervals, while another
-     thread calls `run.snapshot()` every 0.5 s as the Train page does
+  c  our `TrainingRun` thread with its default intervals, while this thread calls `run.snapshot()`
+     every 0.5 s as the Train page does
+  with --browser, for dense-bn (the demo run), in the app served by `streamlit run`:
+  d  the run with the Train page open in headless chromium
+  d0 the same run with nobody watching: the engine alone
 
-Compile and warm-up are excluded; each row then trains for a fixed wall time window (`--seconds`
-for a and b, 1.25x that for c). The last line is `b/a dense=<x> dcgan=<y> c/b=<z>`.
+All rows of a preset are built and warmed up first (compile excluded); then they take turns, one
+window each, for --rounds rounds (d and d0 take turns with each other). This machine's speed drifts
+by 10-20% over minutes, and rows measured in turn see the same drift: each figure is the median
+window, each ratio the median of the ratios of windows measured together. The last line is
+`b/a dense=<x> dcgan=<y> c/b=<z>`.
 
 This is a script that prints figures, not a test: they depend on the machine and on whatever
 else it runs, so compare figures from one run, never across machines.
@@ -27,7 +34,6 @@ import platform
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +44,7 @@ from gan_core.config import TrainConfig
 
 DEFAULT_PRESETS = ("dense-bn", "dcgan")
 DEFAULT_SECONDS = 20.0
+DEFAULT_ROUNDS = 4  # each row's time is split into this many windows, the rows taking turns
 QUICK_SECONDS = 1.0  # --quick: enough to prove every row runs, far too short to mean anything
 WARMUP_STEPS = 10
 QUICK_WARMUP_STEPS = 2
@@ -60,6 +67,7 @@ class Measurement:
     cpu_cores: float  # CPU seconds this process used per wall second of the window; well under the
     # machine's core count means waiting, or other processes holding the CPUs (a depressed figure)
     note: str = ""
+    rates: tuple[float, ...] = ()  # images per second of each window, in turn with the other rows
 
     @property
     def cpu_ms_per_step(self) -> float:
@@ -78,91 +86,139 @@ class Settings:
 class Row:
     key: str  # short name used in the ratios: "a", "b", "c"
     name: str  # what the row measures, as printed in the table
-    measure: Callable[[str, Settings], Measurement]  # (preset, settings) -> Measurement
-    window_scale: float = 1.0  # this row's window is window_scale * --seconds
-    only_preset: str | None = None  # measured for this preset alone
+    setup: Callable[[str, Settings], Meter]  # (preset, settings) -> a Meter, built and warmed up
+    window_scale: float = 1.0  # this row's time is window_scale * --seconds
+
+
+# ------------------------------------------------------------------ interleaved windows
+@dataclass(frozen=True)
+class Window:
+    images: int
+    seconds: float
+    cpu_seconds: float  # of this process, or of the app server for row d
+
+    @property
+    def rate(self) -> float:
+        return self.images / self.seconds
+
+
+class Meter:
+    """One row set up for one preset, ready to train for a window at a time.
+
+    Every row's meter is set up (built, compiled, warmed) before any is measured; then the rows take
+    turns, a short window each, round after round. The machine's speed drifts by 10-20% over minutes
+    here (other tenants, clocks); in turns, every row sees the same drift and the ratios stay steady."""
+
+    warmup_seconds = 0.0
+
+    def window(self, seconds: float) -> Window:
+        raise NotImplementedError
+
+    def note(self) -> str:
+        return ""
+
+    def close(self) -> None:
+        pass
+
+
+class _StepMeter(Meter):
+    """A row that trains by calling `step()` (`images_per_call` images each) in this thread."""
+
+    images_per_call = 1
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def window(self, seconds: float) -> Window:
+        calls, wall, cpu = _timed(self.step, seconds)
+        return Window(calls * self.images_per_call, wall, cpu)
 
 
 # ------------------------------------------------------------------ a: the seeds' loop
-def measure_seed_loop(preset: str, s: Settings) -> Measurement:
+class SeedLoop(_StepMeter):
     """The seeds' Keras 2 loop, ported to Keras 3 so that it trains what it claims to train.
 
     Keras 3 fixes a model's trainable variables when its train function is first built, at its
     first train_on_batch, not at compile(). So D.trainable must be True at D's first
     train_on_batch and False at combined's first one; toggling it around every call gives
     exactly that (the seeds set it False once, which ported literally freezes D for good).
-    The first step checks it by comparing weights.
+    The first step checks it by comparing weights. The seeds train in float32.
     """
-    import keras
 
-    from gan_core.data import load_images
-    from gan_core.models import PRESETS, build_models
+    def __init__(self, preset: str, s: Settings):
+        import keras
 
-    p = PRESETS[preset]
-    keras.utils.set_random_seed(0)
-    generator, discriminator = build_models(preset, LATENT_DIM, IMAGE_SHAPE)
-    discriminator.compile(
-        optimizer=keras.optimizers.Adam(p.d_learning_rate, beta_1=p.beta_1),
-        loss=keras.losses.BinaryCrossentropy(from_logits=p.from_logits),
-    )
-    z = keras.Input((LATENT_DIM,))
-    discriminator.trainable = False  # as the seeds do; what counts is the flag at the first train_on_batch
-    combined = keras.Model(z, discriminator(generator(z)))
-    combined.compile(
-        optimizer=keras.optimizers.Adam(p.g_learning_rate, beta_1=p.beta_1),
-        loss=keras.losses.BinaryCrossentropy(from_logits=p.from_logits),
-    )
+        from gan_core.data import load_images
+        from gan_core.models import PRESETS, build_models
 
-    x_train = np.asarray(load_images(DATASET))
-    rng = np.random.default_rng(0)
-    batch = s.batch_size
-    ones, zeros = np.ones((batch, 1), np.float32), np.zeros((batch, 1), np.float32)
+        p = PRESETS[preset]
+        keras.utils.set_random_seed(0)
+        self.generator, self.discriminator = generator, discriminator = build_models(preset, LATENT_DIM, IMAGE_SHAPE)
+        discriminator.compile(
+            optimizer=keras.optimizers.Adam(p.d_learning_rate, beta_1=p.beta_1),
+            loss=keras.losses.BinaryCrossentropy(from_logits=p.from_logits),
+        )
+        z = keras.Input((LATENT_DIM,))
+        discriminator.trainable = False  # as the seeds do; what counts is the flag at the first train_on_batch
+        self.combined = keras.Model(z, discriminator(generator(z)))
+        self.combined.compile(
+            optimizer=keras.optimizers.Adam(p.g_learning_rate, beta_1=p.beta_1),
+            loss=keras.losses.BinaryCrossentropy(from_logits=p.from_logits),
+        )
+        self.x_train = np.asarray(load_images(DATASET))
+        self.rng = np.random.default_rng(0)
+        self.batch = self.images_per_call = s.batch_size
+        self.ones = np.ones((self.batch, 1), np.float32)
+        self.zeros = np.zeros((self.batch, 1), np.float32)
+        self.predict_seconds = 0.0  # Keras 3's predict() sets up a data pipeline per call: its share
+        self.measured_seconds = 0.0
 
-    predict_seconds = 0.0  # Keras 3's predict() sets up a data pipeline per call; worth knowing its share
+        t0 = time.perf_counter()
+        # The first step, phase by phase: D must move when D trains, and only G when combined trains.
+        before_d, before_g = _weights(discriminator), _weights(generator)
+        self.train_discriminator()
+        after_d = _weights(discriminator)
+        if _same(before_d, after_d):
+            raise RuntimeError("seed loop: D.train_on_batch left D's weights unchanged, so D does not train")
+        self.train_generator()
+        if not _same(after_d, _weights(discriminator)):
+            raise RuntimeError("seed loop: combined.train_on_batch changed D's weights; D must be frozen there")
+        if _same(before_g, _weights(generator)):
+            raise RuntimeError("seed loop: combined.train_on_batch left G's weights unchanged, so G does not train")
+        for _ in range(s.warmup_steps - 1):
+            self.step()
+        self.warmup_seconds = time.perf_counter() - t0
+        self.predict_seconds = 0.0
 
-    def train_discriminator() -> None:
-        nonlocal predict_seconds
-        real = x_train[rng.integers(0, len(x_train), batch)]
-        noise = rng.normal(0.0, 1.0, (batch, LATENT_DIM)).astype(np.float32)
+    def train_discriminator(self) -> None:
+        real = self.x_train[self.rng.integers(0, len(self.x_train), self.batch)]
+        noise = self.rng.normal(0.0, 1.0, (self.batch, LATENT_DIM)).astype(np.float32)
         t = time.perf_counter()
-        gen_imgs = generator.predict(noise, verbose=0)
-        predict_seconds += time.perf_counter() - t
-        discriminator.trainable = True
-        discriminator.train_on_batch(real, ones)
-        discriminator.train_on_batch(gen_imgs, zeros)
+        gen_imgs = self.generator.predict(noise, verbose=0)
+        self.predict_seconds += time.perf_counter() - t
+        self.discriminator.trainable = True
+        self.discriminator.train_on_batch(real, self.ones)
+        self.discriminator.train_on_batch(gen_imgs, self.zeros)
 
-    def train_generator() -> None:
-        discriminator.trainable = False
-        noise2 = rng.normal(0.0, 1.0, (batch, LATENT_DIM)).astype(np.float32)
-        combined.train_on_batch(noise2, ones)
+    def train_generator(self) -> None:
+        self.discriminator.trainable = False
+        noise2 = self.rng.normal(0.0, 1.0, (self.batch, LATENT_DIM)).astype(np.float32)
+        self.combined.train_on_batch(noise2, self.ones)
 
-    def step() -> None:
+    def step(self) -> None:
         # Train the discriminator
-        train_discriminator()
+        self.train_discriminator()
         # Train the generator (do not update the discriminator's weights)
-        train_generator()
+        self.train_generator()
 
-    t0 = time.perf_counter()
-    # The first step, phase by phase: D must move when D trains, and only G when combined trains.
-    before_d, before_g = _weights(discriminator), _weights(generator)
-    train_discriminator()
-    after_d = _weights(discriminator)
-    if _same(before_d, after_d):
-        raise RuntimeError("seed loop: D.train_on_batch left D's weights unchanged, so D does not train")
-    train_generator()
-    if not _same(after_d, _weights(discriminator)):
-        raise RuntimeError("seed loop: combined.train_on_batch changed D's weights; D must be frozen there")
-    if _same(before_g, _weights(generator)):
-        raise RuntimeError("seed loop: combined.train_on_batch left G's weights unchanged, so G does not train")
-    for _ in range(s.warmup_steps - 1):
-        step()
-    warmup = time.perf_counter() - t0
+    def window(self, seconds: float) -> Window:
+        w = super().window(seconds)
+        self.measured_seconds += w.seconds
+        return w
 
-    predict_seconds = 0.0
-    steps, seconds, cpu = _timed(step, s.seconds)
-    share = predict_seconds / seconds
-    note = f"Keras jit_compile={discriminator.jit_compile} (its CPU default); predict() {share:.0%} of the time"
-    return Measurement(steps * batch / seconds, steps, seconds, warmup, cpu / seconds, note)
+    def note(self) -> str:
+        share = self.predict_seconds / max(self.measured_seconds, 1e-9)
+        return f"float32, Keras jit_compile={self.discriminator.jit_compile} (its CPU default); predict() {share:.0%} of the time"
 
 
 def _weights(model) -> list[np.ndarray]:
@@ -174,109 +230,119 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 
 
 # ------------------------------------------------------------------ b: our GAN step
-def measure_gan_step(preset: str, s: Settings) -> Measurement:
+class GanStep(_StepMeter):
     """`GAN.train_steps` over tf.data batches, a metrics interval a call, then `read_metrics()` as the engine does."""
-    from gan_core.data import load_images, make_dataset
-    from gan_core.gan import build_gan
 
-    config = _config(preset, s.batch_size)
-    gan = build_gan(config, IMAGE_SHAPE)
-    batches = iter(make_dataset(load_images(DATASET), config.batch_size * config.d_steps, config.seed))
+    def __init__(self, preset: str, s: Settings):
+        from gan_core.data import load_images, make_dataset
+        from gan_core.gan import build_gan
 
-    def step() -> None:
+        self.config = config = _config(preset, s.batch_size)
+        self.gan = build_gan(config, IMAGE_SHAPE)
+        self.batches = iter(make_dataset(load_images(DATASET), config.batch_size * config.d_steps, config.seed))
+        self.images_per_call = config.metrics_every * s.batch_size
+        t0 = time.perf_counter()
+        self.step()
+        self.warmup_seconds = time.perf_counter() - t0
+
+    def step(self) -> None:
         # As the engine does: a metrics interval of steps in one call to the graph, then a read.
-        gan.train_steps(batches, config.metrics_every)
-        gan.read_metrics()
+        self.gan.train_steps(self.batches, self.config.metrics_every)
+        self.gan.read_metrics()
 
-    t0 = time.perf_counter()
-    step()
-    warmup = time.perf_counter() - t0
-
-    calls, seconds, cpu = _timed(step, s.seconds)
-    steps = calls * config.metrics_every
-    note = f"jit_compile={config.jit_compile}"
-    return Measurement(steps * s.batch_size / seconds, steps, seconds, warmup, cpu / seconds, note)
+    def note(self) -> str:
+        return f"{self.config.precision}, jit_compile={self.config.jit_compile}"
 
 
 # ------------------------------------------------------------------ c: our engine, polled
-def measure_training_run(preset: str, s: Settings, poll: float = POLL_SECONDS) -> Measurement:
-    """A `TrainingRun` as the app starts it, read through `snapshot()` every `poll` seconds.
+class EngineRun(Meter):
+    """A `TrainingRun` as the app starts it, read through `snapshot()` every 0.5 s, paused between its windows.
 
-    The figure is the snapshot's step counter between the first snapshot after the compile
-    (status 'running') and the first one at least the window later, so every per-step cost of
-    the engine is inside it: metrics records, sample grids, checkpoints, the lock.
-    """
-    from gan_core.engine import TrainingRun
+    A window resumes the run, waits for its first step, and then counts the steps between two
+    snapshots `seconds` apart, timed by the engine's own clock of its last step (`last_step_at`),
+    so every per-step cost of the engine is inside: metrics records, sample grids, checkpoints,
+    quality figures, the lock. Between windows the run is paused and costs nothing."""
 
-    # The engine's default intervals; steps only so high that the run cannot finish inside the window.
-    config = _config(preset, s.batch_size, steps=10_000_000)
-    runs_dir = tempfile.mkdtemp(prefix="gan-bench-runs-")
-    marks: list[tuple[float, int, str]] = []  # (time, step, status) of every snapshot taken
-    window: list[tuple[float, int, float]] = []  # (time, step, CPU time): the two moments measured between
-    problem: list[str] = []
-    done = threading.Event()
-    run = TrainingRun(config, runs_dir=runs_dir)
+    def __init__(self, preset: str, s: Settings, poll: float = POLL_SECONDS):
+        from gan_core.engine import TrainingRun
 
-    def poll_snapshots() -> None:
-        next_poll = time.perf_counter()
-        deadline = next_poll + COMPILE_TIMEOUT
-        while not done.is_set():
-            snap = run.snapshot()
-            now, cpu = time.perf_counter(), time.process_time()
-            marks.append((now, snap["step"], snap["status"]))
-            if snap["status"] == "running":
-                if not window:
-                    window.append((now, snap["step"], cpu))
-                elif now - window[0][0] >= s.seconds:
-                    window.append((now, snap["step"], cpu))
-                    return
-            elif snap["status"] not in ("created", "compiling"):
-                why = snap["error"] or snap["end_reason"]
-                problem.append(f"run ended as {snap['status']!r} before the window closed: {why}")
-                return
-            elif now > deadline:
-                problem.append(f"run still {snap['status']!r} after {COMPILE_TIMEOUT:g} s")
-                return
-            next_poll += poll
-            done.wait(max(0.0, next_poll - time.perf_counter()))
+        # The engine's default intervals; steps only so high that the run cannot finish while measured.
+        self.config = config = _config(preset, s.batch_size, steps=10_000_000)
+        self.batch, self.poll = s.batch_size, poll
+        self.runs_dir = tempfile.mkdtemp(prefix="gan-bench-runs-")
+        self.snapshots = 0
+        self.run = TrainingRun(config, runs_dir=self.runs_dir)
+        t0 = time.perf_counter()
+        self.run.start()
+        self._wait(lambda snap: snap["status"] == "running" and snap["step"] >= s.warmup_steps, COMPILE_TIMEOUT)
+        self.warmup_seconds = time.perf_counter() - t0
+        self._pause()
 
-    poller = threading.Thread(target=poll_snapshots, name="bench-snapshots", daemon=True)
-    t0 = time.perf_counter()
-    try:
-        run.start()
-        poller.start()
-        poller.join()
-        engine_rate = run.snapshot()["images_per_second"]
-    finally:
-        done.set()
-        if poller.is_alive():
-            poller.join()
-        run.stop(timeout=60.0)
-        run.wait(120.0)  # the stop writes a checkpoint and exports the generator
-        shutil.rmtree(runs_dir, ignore_errors=True)
-    if problem:
-        raise RuntimeError(f"row c, preset {preset!r}: {problem[0]}")
-    final = run.snapshot()
-    if final["status"] != "stopped":
-        raise RuntimeError(
-            f"row c, preset {preset!r}: the run ended as {final['status']!r} when stopped: {final['error']}"
+    def _snapshot(self) -> dict:
+        snap = self.run.snapshot()
+        self.snapshots += 1
+        if snap["status"] not in ("compiling", "running", "paused"):
+            why = snap["error"] or snap["end_reason"]
+            raise RuntimeError(f"row c, preset {self.config.preset!r}: the run ended as {snap['status']!r}: {why}")
+        return snap
+
+    def _wait(self, done: Callable[[dict], bool], timeout: float) -> dict:
+        deadline = time.perf_counter() + timeout
+        while not done(snap := self._snapshot()):
+            if time.perf_counter() > deadline:
+                raise RuntimeError(
+                    f"row c, preset {self.config.preset!r}: still {snap['status']!r} after {timeout:g} s"
+                )
+            time.sleep(0.01)
+        return snap
+
+    def _pause(self) -> None:
+        self.run.pause()
+        self._wait(lambda snap: snap["status"] == "paused", 60.0)
+
+    def window(self, seconds: float) -> Window:
+        self.run.resume()
+        first = self._wait(lambda snap: snap["status"] == "running" and snap["last_step_at"] is not None, 60.0)
+        first = self._wait(lambda snap: snap["last_step_at"] != first["last_step_at"], 60.0)  # a whole call
+        cpu0, start = time.process_time(), time.perf_counter()
+        next_poll = start
+        while time.perf_counter() - start < seconds:  # snapshots as the Train page takes them
+            next_poll += self.poll
+            time.sleep(max(0.0, min(next_poll, start + seconds) - time.perf_counter()))
+            last = self._snapshot()
+        cpu = time.process_time() - cpu0
+        self._pause()
+        wall = last["last_step_at"] - first["last_step_at"]
+        return Window((last["step"] - first["step"]) * self.batch, wall, cpu * wall / (time.perf_counter() - start))
+
+    def note(self) -> str:
+        c = self.config
+        return (
+            f"{c.precision}; every {c.metrics_every}/{c.sample_every}/{c.checkpoint_every}/{c.quality_every} steps: "
+            f"metrics/grid/checkpoint/quality; {self.snapshots} snapshots"
         )
 
-    (t_start, s_start, cpu_start), (t_end, s_end, cpu_end) = window
-    seconds, steps = t_end - t_start, s_end - s_start
-    every = f"{config.metrics_every}/{config.sample_every}/{config.checkpoint_every}"
-    note = f"every {every} steps: metrics/grid/checkpoint; {len(marks)} snapshots"
-    if engine_rate:
-        note += f"; engine's own figure {engine_rate:.0f} img/s"
-    cores = (cpu_end - cpu_start) / seconds
-    return Measurement(steps * s.batch_size / seconds, steps, seconds, t_start - t0, cores, note)
+    def close(self) -> None:
+        try:
+            self.run.stop(timeout=60.0)
+            self.run.wait(120.0)  # the stop writes a checkpoint and exports the generator
+            final = self.run.snapshot()
+            if final["status"] != "stopped":
+                raise RuntimeError(
+                    f"row c, preset {self.config.preset!r}: the run ended as {final['status']!r} when stopped: {final['error']}"
+                )
+        finally:
+            shutil.rmtree(self.runs_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ d: the app, watched in a browser
-def measure_in_browser(preset: str, s: Settings) -> Measurement:
-    """The demo run started from the Train page, with the page open (polling once a second) in
-    headless chromium. The figure comes from the run's metrics.jsonl (steps and time since start),
-    over the window after the compile; CPU is the app server's, read from /proc."""
+def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measurement]:  # noqa: C901
+    """The demo run started from the Train page of the app served by `streamlit run`, in windows
+    with the page open in headless chromium (polling once a second: row d) and with the browser
+    on about:blank, nobody watching (row d0, the engine alone in the same app), taking turns.
+
+    Figures come from the run's metrics.jsonl (steps, and the engine's clock); CPU is the app
+    server's, read from /proc. Each window starts 3 s after the page opens or closes."""
     import json
     from pathlib import Path
 
@@ -285,6 +351,7 @@ def measure_in_browser(preset: str, s: Settings) -> Measurement:
     if preset != TrainConfig().preset:
         raise RuntimeError(f"row d starts the demo run, which trains {TrainConfig().preset!r}, not {preset!r}")
     runs_dir = Path(tempfile.mkdtemp(prefix="gan-bench-app-"))
+    settle = 3.0
 
     def records() -> list[dict]:
         files = list(runs_dir.glob("*/metrics.jsonl"))
@@ -296,34 +363,50 @@ def measure_in_browser(preset: str, s: Settings) -> Measurement:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    windows: dict[str, list[Window]] = {"d": [], "d0": []}
     try:
         with studio_server(runs_dir) as server, chromium_page() as page:
             t0 = time.perf_counter()
             page.goto(server.url)
             page.get_by_role("button", name="Start a demo run").click()
-            first = wait_until(lambda: records()[-1] if records() else None, COMPILE_TIMEOUT, what="the first metrics")
-            warmup, cpu0 = time.perf_counter() - t0, cpu_seconds(server.pid)
-            time.sleep(s.seconds)
-            last, cpu1 = records()[-1], cpu_seconds(server.pid)
+            wait_until(lambda: len(records()) > 2, COMPILE_TIMEOUT, what="the first metrics")
+            warmup = time.perf_counter() - t0
+
+            def window(key: str, seconds: float) -> None:
+                time.sleep(settle)
+                first, cpu0 = records()[-1], cpu_seconds(server.pid)
+                time.sleep(seconds)
+                last, cpu1 = records()[-1], cpu_seconds(server.pid)
+                wall = last["time"] - first["time"]
+                windows[key].append(
+                    Window((last["step"] - first["step"]) * s.batch_size, wall, (cpu1 - cpu0) * wall / seconds)
+                )
+
+            for _ in range(rounds):
+                page.goto("about:blank")  # nobody watching: the session ends, the run goes on
+                window("d0", s.seconds / rounds)
+                page.goto(server.url)  # the Train page of the live run, as a viewer opens it
+                page.get_by_text("Samples from the fixed noise").first.wait_for(timeout=60_000)
+                window("d", s.seconds / rounds)
             page.get_by_role("button", name="Stop").click()
             wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 120, what="the stop")
     finally:
         shutil.rmtree(runs_dir, ignore_errors=True)
-    seconds, steps = last["time"] - first["time"], last["step"] - first["step"]
-    note = "the app's own run, Train page open in chromium; cores: the app server's"
-    return Measurement(steps * s.batch_size / seconds, steps, seconds, warmup, (cpu1 - cpu0) / s.seconds, note)
+    notes = {
+        "d": "the app's run, Train page open in chromium; cores: the app server's",
+        "d0": "the same run with the browser on about:blank, taking turns with d",
+    }
+    return {key: _measurement(w, warmup, notes[key], s.batch_size) for key, w in windows.items()}
 
 
 # ------------------------------------------------------------------ the rows
 ROWS: list[Row] = [
-    Row("a", "seeds' loop (predict + 3x train_on_batch)", measure_seed_loop),
-    Row("b", "GAN.train_steps loop", measure_gan_step),
-    Row("c", "TrainingRun + snapshot() every 0.5 s", measure_training_run, window_scale=1.25),
+    Row("a", "seeds' loop (predict + 3x train_on_batch)", SeedLoop),
+    Row("b", "GAN.train_steps loop", GanStep),
+    Row("c", "TrainingRun + snapshot() every 0.5 s", EngineRun, window_scale=1.25),
 ]
-# With --browser: the demo run in the app with the Train page open in chromium (default preset only).
-BROWSER_ROW = Row(
-    "d", "the app's run, Train page open in chromium", measure_in_browser, window_scale=1.25, only_preset="dense-bn"
-)
+# With --browser: the demo run in the app, with and without the Train page open (default preset only).
+BROWSER_ROWS = {"d": "the app's run, Train page open in chromium", "d0": "the app's run, no browser"}
 
 
 def _config(preset: str, batch_size: int, **overrides) -> TrainConfig:
@@ -331,9 +414,7 @@ def _config(preset: str, batch_size: int, **overrides) -> TrainConfig:
     return TrainConfig(preset=preset, dataset=DATASET, batch_size=batch_size, **overrides).resolved()
 
 
-def _timed(
-    step: Callable[[], None], seconds: float, finish: Callable[[], object] | None = None
-) -> tuple[int, float, float]:
+def _timed(step: Callable[[], None], seconds: float) -> tuple[int, float, float]:
     """Run `step` until `seconds` have passed; return (steps run, wall seconds, CPU seconds of this process)."""
     steps = 0
     cpu0 = time.process_time()
@@ -344,9 +425,16 @@ def _timed(
         steps += 1
         if time.perf_counter() >= deadline:
             break
-    if finish is not None:
-        finish()
     return steps, time.perf_counter() - t0, time.process_time() - cpu0
+
+
+def _measurement(windows: Sequence[Window], warmup: float, note: str, batch_size: int = 1) -> Measurement:
+    """The median window's rate (robust to one disturbed window) and the totals."""
+    rates = tuple(w.rate for w in windows)
+    images = sum(w.images for w in windows)
+    seconds = sum(w.seconds for w in windows)
+    cpu = sum(w.cpu_seconds for w in windows)
+    return Measurement(float(np.median(rates)), images // batch_size, seconds, warmup, cpu / seconds, note, rates)
 
 
 def run_rows(
@@ -355,24 +443,37 @@ def run_rows(
     batch_size: int,
     seconds: float,
     warmup_steps: int,
+    rounds: int = 1,
     report: Callable[[str], None] = print,
 ) -> dict[tuple[str, str], Measurement]:
-    """Measure every row for every preset, strictly one after another; {(row key, preset): Measurement}."""
+    """Every row for every preset: set all rows up, then `rounds` rounds of one window per row,
+    each row `seconds * window_scale / rounds` long; {(row key, preset): Measurement}."""
     import keras
 
     results: dict[tuple[str, str], Measurement] = {}
     for preset in presets:
-        for row in rows:
-            if row.only_preset not in (None, preset):
-                continue
-            settings = Settings(batch_size, seconds * row.window_scale, warmup_steps)
-            report(f"  measuring {row.key} ({row.name}) for {preset} over {settings.seconds:g} s ...")
-            results[row.key, preset] = m = row.measure(preset, settings)
-            report(
-                f"    {m.images_per_second:,.0f} img/s  ({m.steps} steps in {m.seconds:.1f} s, "
-                f"{m.cpu_cores:.2f} cores busy; warm-up {m.warmup_seconds:.1f} s)"
-            )
-            # Free this row's models before the next one, so rows do not share memory or graphs.
+        settings = Settings(batch_size, seconds, warmup_steps)
+        meters: dict[str, Meter] = {}
+        windows: dict[str, list[Window]] = {}
+        try:
+            for row in rows:
+                report(f"  setting up {row.key} ({row.name}) for {preset} ...")
+                meters[row.key] = row.setup(preset, settings)
+                windows[row.key] = []
+            for i in range(rounds):
+                line = []
+                for row in rows:
+                    w = meters[row.key].window(seconds * row.window_scale / rounds)
+                    windows[row.key].append(w)
+                    line.append(f"{row.key} {w.rate:,.0f}")
+                report(f"    round {i + 1}/{rounds}, img/s: " + ", ".join(line))
+            for row in rows:
+                m = meters[row.key]
+                results[row.key, preset] = _measurement(windows[row.key], m.warmup_seconds, m.note(), batch_size)
+        finally:
+            for m in meters.values():
+                m.close()
+            # Free this preset's models before the next one, so presets do not share memory or graphs.
             keras.backend.clear_session()
             gc.collect()
     return results
@@ -380,7 +481,11 @@ def run_rows(
 
 # ------------------------------------------------------------------ report
 def ratio(results: dict[tuple[str, str], Measurement], top: str, bottom: str, preset: str) -> float:
-    return results[top, preset].images_per_second / results[bottom, preset].images_per_second
+    """top/bottom: the median of the ratios of windows measured in turn, else of the two figures."""
+    t, b = results[top, preset], results[bottom, preset]
+    if t.rates and len(t.rates) == len(b.rates):
+        return float(np.median([x / y for x, y in zip(t.rates, b.rates)]))
+    return t.images_per_second / b.images_per_second
 
 
 def summary_line(b_over_a: dict[str, float], c_over_b: float) -> str:
@@ -391,6 +496,7 @@ def summary_line(b_over_a: dict[str, float], c_over_b: float) -> str:
 
 def report_lines(rows: Sequence[Row], presets: Sequence[str], results: dict[tuple[str, str], Measurement]) -> list[str]:
     """The table, the ratios, and the summary line last."""
+    rows = [*rows, *(Row(key, name, None) for key, name in BROWSER_ROWS.items())]
     name_width = max(len(f"{r.key}  {r.name}") for r in rows)
     preset_width = max(6, *(len(p) for p in presets))
     header = (
@@ -412,7 +518,7 @@ def report_lines(rows: Sequence[Row], presets: Sequence[str], results: dict[tupl
         f"cores: CPU seconds this process used per second of its window, of {os.cpu_count()}. Low means waiting "
         "(row a's predict() partly waits) or other processes holding the CPUs: then the figure is depressed."
     )
-    keys = {r.key for r in rows}
+    keys = {key for key, _ in results}
     if not {"a", "b", "c"} <= keys:
         return lines
     lines.append("")
@@ -431,8 +537,8 @@ def report_lines(rows: Sequence[Row], presets: Sequence[str], results: dict[tupl
     headline = "dense-bn" if "dense-bn" in presets else presets[0]
     if ("d", headline) in results:
         lines.append(
-            f"{headline}: browser watching / engine alone: d/c = {ratio(results, 'd', 'c', headline):.2f}, "
-            f"d/b = {ratio(results, 'd', 'b', headline):.2f}"
+            f"{headline}: browser watching / engine alone: d/d0 = {ratio(results, 'd', 'd0', headline):.2f} "
+            f"(the same app run, in turns), d/c = {ratio(results, 'd', 'c', headline):.2f} (across processes)"
         )
     lines.append(f"c/b in the summary line is {headline}'s")
     lines.append(summary_line(b_over_a, c_over_b[headline]))
@@ -452,7 +558,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--seconds",
         type=float,
         default=None,
-        help=f"window of rows a and b; row c gets 1.25x (default {DEFAULT_SECONDS:g}, --quick {QUICK_SECONDS:g})",
+        help=f"time each of rows a, b and d0/d trains, in --rounds windows; row c gets 1.25x "
+        f"(default {DEFAULT_SECONDS:g}, --quick {QUICK_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help=f"windows per row, the rows taking turns (default {DEFAULT_ROUNDS}, --quick 1)",
     )
     parser.add_argument(
         "--presets", default=",".join(DEFAULT_PRESETS), help="comma-separated presets (default %(default)s)"
@@ -462,7 +575,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="tiny windows and warm-ups: a smoke test, not a measurement"
     )
     parser.add_argument(
-        "--browser", action="store_true", help="add row d: the app's demo run with the Train page open in chromium"
+        "--browser",
+        action="store_true",
+        help="add rows d and d0: the app's demo run with the Train page open in chromium, and with no page open",
     )
     args = parser.parse_args(argv)
 
@@ -476,6 +591,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.seconds = QUICK_SECONDS if args.quick else DEFAULT_SECONDS
     if not (args.seconds > 0 and math.isfinite(args.seconds)):
         parser.error(f"--seconds must be a positive number (got {args.seconds})")
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else DEFAULT_ROUNDS
+    if not 1 <= args.rounds <= 100:
+        parser.error(f"--rounds must be between 1 and 100 (got {args.rounds})")
+    if args.browser and "dense-bn" not in args.presets:
+        parser.error("--browser measures the demo run, which trains dense-bn: include it in --presets")
     args.warmup_steps = QUICK_WARMUP_STEPS if args.quick else WARMUP_STEPS
     return args
 
@@ -494,9 +615,16 @@ def main(argv: Sequence[str] | None = None, rows: Sequence[Row] = ROWS) -> dict[
         f"tensorflow {tf.__version__}, python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load}"
     )
     t0 = time.perf_counter()
+    results = run_rows(
+        rows, args.presets, args.batch_size, args.seconds, args.warmup_steps, rounds=args.rounds, report=say
+    )
     if args.browser:
-        rows = [*rows, BROWSER_ROW]
-    results = run_rows(rows, args.presets, args.batch_size, args.seconds, args.warmup_steps, report=say)
+        say(
+            f"  measuring d and d0 (the app's demo run, the Train page open and not, in turns) over {args.seconds:g} s each ..."
+        )
+        settings = Settings(args.batch_size, args.seconds, args.warmup_steps)
+        for key, m in measure_in_browser("dense-bn", settings, args.rounds).items():
+            results[key, "dense-bn"] = m
     say(f"  all rows took {time.perf_counter() - t0:.0f} s\n")
     for line in report_lines(rows, args.presets, results):
         say(line)
