@@ -9,13 +9,15 @@ from pages.common import format_duration, get_registry, status_badge
 SIDEBAR_POLL_SECONDS = 2.0
 
 
-def sidebar_glance() -> None:
-    """Status and progress of this server's run, refreshed while it is active, on every page."""
+def sidebar_glance(live: bool = True) -> None:
+    """Status and progress of this server's run on every page, refreshed while it is active when
+    `live`. The Train page shows all of it live already: there, the glance is drawn once and the
+    browser is spared a second poll (each rerun costs the viewer's CPU, which training shares)."""
     registry = get_registry()
     run = registry.current()
     active = run is not None and run.active
 
-    @st.fragment(run_every=SIDEBAR_POLL_SECONDS if active else None)
+    @st.fragment(run_every=SIDEBAR_POLL_SECONDS if active and live else None)
     def glance() -> None:
         now = registry.current()
         if now is not run or (now is not None and now.active) != active:
@@ -40,14 +42,15 @@ def sidebar_glance() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="GAN Studio", layout="wide")
+    train = st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True)
     page = st.navigation(
         [
-            st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True),
+            train,
             st.Page("pages/explore.py", title="Explore", icon=":material/explore:"),
             st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
         ]
     )
-    sidebar_glance()
+    sidebar_glance(live=page.url_path != train.url_path)
     page.run()
 
 
