@@ -11,11 +11,12 @@ Rows, for every preset, in this process, on mnist-sample:
   c  our `TrainingRun` thread with its default intervals, while this thread calls `run.snapshot()`
      every 0.5 s as the Train page does
   with --browser, for dense-bn (the demo run), in the app served by `streamlit run`:
-  d  the run with the Train page open in headless chromium
+  d  the run with the Train page open in headless chromium (live view once a second, the default)
+  d5 the same with the viewer's live view set to every 5 s
   d0 the same run with nobody watching: the engine alone
 
 All rows of a preset are built and warmed up first (compile excluded); then they take turns, one
-window each, for --rounds rounds (d and d0 take turns with each other). This machine's speed drifts
+window each, for --rounds rounds (d0, d and d5 take turns with each other). This machine's speed drifts
 by 10-20% over minutes, and rows measured in turn see the same drift: each figure is the median
 window, each ratio the median of the ratios of windows measured together. The last line is
 `b/a dense=<x> dcgan=<y> c/b=<z>`.
@@ -338,8 +339,9 @@ class EngineRun(Meter):
 # ------------------------------------------------------------------ d: the app, watched in a browser
 def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measurement]:  # noqa: C901
     """The demo run started from the Train page of the app served by `streamlit run`, in windows
-    with the page open in headless chromium (polling once a second: row d) and with the browser
-    on about:blank, nobody watching (row d0, the engine alone in the same app), taking turns.
+    with the page open in headless chromium (polling once a second: row d; every 5 s: row d5) and
+    with the browser on about:blank, nobody watching (row d0, the engine alone in the same app),
+    taking turns.
 
     Figures come from the run's metrics.jsonl (steps, and the engine's clock); CPU is the app
     server's, read from /proc. Each window starts 3 s after the page opens or closes."""
@@ -363,7 +365,7 @@ def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measu
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    windows: dict[str, list[Window]] = {"d": [], "d0": []}
+    windows: dict[str, list[Window]] = {key: [] for key in BROWSER_ROWS}
     try:
         with studio_server(runs_dir) as server, chromium_page() as page:
             t0 = time.perf_counter()
@@ -378,23 +380,33 @@ def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measu
                 time.sleep(seconds)
                 last, cpu1 = records()[-1], cpu_seconds(server.pid)
                 wall = last["time"] - first["time"]
+                if wall <= 0:
+                    raise RuntimeError(f"row {key}: the demo run recorded no metrics in a window; did it end? Use fewer --seconds")
                 windows[key].append(
                     Window((last["step"] - first["step"]) * s.batch_size, wall, (cpu1 - cpu0) * wall / seconds)
                 )
 
+            def open_train_page(refresh: str | None = None) -> None:
+                page.goto(server.url)  # the Train page of the live run, as a viewer opens it
+                page.get_by_text("Samples from the fixed noise").first.wait_for(timeout=60_000)
+                if refresh:
+                    page.get_by_text(refresh, exact=True).click()
+
             for _ in range(rounds):
                 page.goto("about:blank")  # nobody watching: the session ends, the run goes on
                 window("d0", s.seconds / rounds)
-                page.goto(server.url)  # the Train page of the live run, as a viewer opens it
-                page.get_by_text("Samples from the fixed noise").first.wait_for(timeout=60_000)
+                open_train_page()
                 window("d", s.seconds / rounds)
+                open_train_page(refresh="every 5 s")
+                window("d5", s.seconds / rounds)
             page.get_by_role("button", name="Stop").click()
             wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 120, what="the stop")
     finally:
         shutil.rmtree(runs_dir, ignore_errors=True)
     notes = {
-        "d": "the app's run, Train page open in chromium; cores: the app server's",
-        "d0": "the same run with the browser on about:blank, taking turns with d",
+        "d": "Train page open, live view every second (the default); cores: the app server's",
+        "d5": "the same, the viewer's live view set to every 5 s",
+        "d0": "the same run with the browser on about:blank, in turns with d and d5",
     }
     return {key: _measurement(w, warmup, notes[key], s.batch_size) for key, w in windows.items()}
 
@@ -406,7 +418,11 @@ ROWS: list[Row] = [
     Row("c", "TrainingRun + snapshot() every 0.5 s", EngineRun, window_scale=1.25),
 ]
 # With --browser: the demo run in the app, with and without the Train page open (default preset only).
-BROWSER_ROWS = {"d": "the app's run, Train page open in chromium", "d0": "the app's run, no browser"}
+BROWSER_ROWS = {
+    "d": "the app's run, Train page open in chromium",
+    "d5": "the same, live view every 5 s",
+    "d0": "the app's run, no browser",
+}
 
 
 def _config(preset: str, batch_size: int, **overrides) -> TrainConfig:
@@ -484,7 +500,7 @@ def ratio(results: dict[tuple[str, str], Measurement], top: str, bottom: str, pr
     """top/bottom: the median of the ratios of windows measured in turn, else of the two figures."""
     t, b = results[top, preset], results[bottom, preset]
     if t.rates and len(t.rates) == len(b.rates):
-        return float(np.median([x / y for x, y in zip(t.rates, b.rates)]))
+        return float(np.median([x / y for x, y in zip(t.rates, b.rates, strict=True)]))
     return t.images_per_second / b.images_per_second
 
 
@@ -538,7 +554,8 @@ def report_lines(rows: Sequence[Row], presets: Sequence[str], results: dict[tupl
     if ("d", headline) in results:
         lines.append(
             f"{headline}: browser watching / engine alone: d/d0 = {ratio(results, 'd', 'd0', headline):.2f} "
-            f"(the same app run, in turns), d/c = {ratio(results, 'd', 'c', headline):.2f} (across processes)"
+            f"(the same app run, in turns), d/c = {ratio(results, 'd', 'c', headline):.2f} (across processes); "
+            f"with the live view every 5 s: d5/d0 = {ratio(results, 'd5', 'd0', headline):.2f}"
         )
     lines.append(f"c/b in the summary line is {headline}'s")
     lines.append(summary_line(b_over_a, c_over_b[headline]))
@@ -558,7 +575,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--seconds",
         type=float,
         default=None,
-        help=f"time each of rows a, b and d0/d trains, in --rounds windows; row c gets 1.25x "
+        help=f"time each of rows a, b, d0, d and d5 trains, in --rounds windows; row c gets 1.25x "
         f"(default {DEFAULT_SECONDS:g}, --quick {QUICK_SECONDS:g})",
     )
     parser.add_argument(
@@ -577,7 +594,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--browser",
         action="store_true",
-        help="add rows d and d0: the app's demo run with the Train page open in chromium, and with no page open",
+        help="add rows d, d5 and d0: the app's demo run with the Train page open in chromium, "
+        "with its live view every 5 s, and with no page open",
     )
     args = parser.parse_args(argv)
 
@@ -620,7 +638,8 @@ def main(argv: Sequence[str] | None = None, rows: Sequence[Row] = ROWS) -> dict[
     )
     if args.browser:
         say(
-            f"  measuring d and d0 (the app's demo run, the Train page open and not, in turns) over {args.seconds:g} s each ..."
+            f"  measuring d0, d and d5 (the app's demo run without and with the Train page open, in turns) "
+            f"over {args.seconds:g} s each ..."
         )
         settings = Settings(args.batch_size, args.seconds, args.warmup_steps)
         for key, m in measure_in_browser("dense-bn", settings, args.rounds).items():

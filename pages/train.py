@@ -23,6 +23,10 @@ from gan_core.runs import RunError
 from pages.common import enlarged_png, format_duration, get_registry, runs_dir, show_picture, status_badge
 
 POLL_SECONDS = 1.0
+# Each viewer's choice of how often the live view redraws. On a machine that trains and shows the
+# page at once (a laptop on a projector), every redraw takes CPU from training: about a fifth of
+# the speed at once a second with two cores, far less at every 5 s (README, Known problems).
+REFRESH_CHOICES = {"every second": POLL_SECONDS, "every 5 s": 5.0, "every 15 s": 15.0}
 GRID_SCALE = 3  # 28-pixel digits x3: readable from the back of a room
 STOP_TIMEOUT = 10.0  # a stop saves a checkpoint and the generator; wait that long before redrawing
 FIELDS = {f.name: f for f in knobs()}
@@ -412,11 +416,25 @@ def quality_ui(snap: dict) -> None:
             )
 
 
-def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
-    """Everything about the server's run, redrawn every second while it is active."""
-    active = run.active
+def refresh_ui() -> float:
+    """This viewer's live refresh interval in seconds (once a second unless they choose otherwise)."""
+    choice = st.segmented_control(
+        "Live view",
+        list(REFRESH_CHOICES),
+        default=next(iter(REFRESH_CHOICES)),
+        key="refresh",
+        help="How often this browser redraws the run. Every redraw costs CPU; where the browser "
+        "runs on the training machine, a slower refresh leaves more of it to training.",
+    )
+    return REFRESH_CHOICES.get(choice, POLL_SECONDS)  # None when the viewer unselects: the default
 
-    @st.fragment(run_every=POLL_SECONDS if active else None)
+
+def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
+    """Everything about the server's run, redrawn while it is active (once a second by default)."""
+    active = run.active
+    every = refresh_ui() if active else None
+
+    @st.fragment(run_every=every)
     def live() -> None:
         if registry.current() is not run or run.active != active:
             st.rerun()  # a run started or ended: redraw the whole page, which also stops the polling

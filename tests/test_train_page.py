@@ -147,6 +147,37 @@ def test_a_tiny_run_from_the_form_shows_its_charts_and_samples(runs):
     assert "at step 0 of 200" in at.image[0].captions[0]
 
 
+def test_each_viewer_chooses_how_often_the_live_view_redraws(runs, starts_paused, monkeypatch):
+    intervals = []  # run_every of every fragment the pages define
+    fragment = st.fragment
+
+    def recording_fragment(*args, run_every=None, **kwargs):
+        intervals.append(run_every)
+        return fragment(*args, run_every=run_every, **kwargs)
+
+    monkeypatch.setattr(st, "fragment", recording_fragment)
+    at = open_app()
+    fill_tiny(at, steps=60)
+    submit(at)
+    run = get_registry().current()
+    wait_for(lambda: run.status == "paused")
+    at.run()
+    refresh = at.segmented_control(key="refresh")
+    assert refresh.label == "Live view" and refresh.value == "every second"
+    assert intervals[-1] == 1.0  # the live view polls once a second by default
+    refresh.set_value("every 5 s").run()
+    assert not at.exception, at.exception
+    assert intervals[-1] == 5.0
+    # Another viewer keeps the default.
+    other = open_app()
+    assert other.segmented_control(key="refresh").value == "every second" and intervals[-1] == 1.0
+
+    run.stop(timeout=10)
+    at.run()
+    assert not at.segmented_control, "an ended run has nothing to refresh"
+    assert intervals[-1] is None
+
+
 def test_pause_stop_and_continue_from_the_page(runs, starts_paused):
     at = open_app()
     fill_tiny(at, steps=60)
