@@ -9,15 +9,13 @@ from pages.common import format_duration, get_registry, status_badge
 SIDEBAR_POLL_SECONDS = 2.0
 
 
-def sidebar_glance(live: bool = True) -> None:
-    """Status and progress of this server's run on every page, refreshed while it is active when
-    `live`. The Train page shows all of it live already: there, the glance is drawn once and the
-    browser is spared a second poll (each rerun costs the viewer's CPU, which training shares)."""
+def sidebar_glance() -> None:
+    """Status and progress of this server's run, refreshed while it is active."""
     registry = get_registry()
     run = registry.current()
     active = run is not None and run.active
 
-    @st.fragment(run_every=SIDEBAR_POLL_SECONDS if active and live else None)
+    @st.fragment(run_every=SIDEBAR_POLL_SECONDS if active else None)
     def glance() -> None:
         now = registry.current()
         if now is not run or (now is not None and now.active) != active:
@@ -50,7 +48,10 @@ def main() -> None:
             st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
         ]
     )
-    sidebar_glance(live=page.url_path != train.url_path)
+    # The Train page shows an active run live already, at the viewer's chosen pace: a glance there
+    # would only add a poll of its own (each costs the viewer's CPU, which training may share).
+    if page.url_path != train.url_path or get_registry().active() is None:
+        sidebar_glance()
     page.run()
 
 
