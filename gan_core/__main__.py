@@ -1,9 +1,9 @@
 """Headless CLI over the same engine as the dashboard.
 
-    python -m gan_core train [--preset NAME --dataset NAME --steps N --max-seconds S ...] [--out runs]
-    python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 64 --out grid.png|samples.npy
-    python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] [--real]
-    python -m gan_core presets | datasets
+python -m gan_core train [--preset NAME --dataset NAME --steps N --max-seconds S ...] [--out runs]
+python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 64 --out grid.png|samples.npy
+python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] [--real]
+python -m gan_core presets | datasets
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{field.metadata['help']}{bounds} (default: {default})",
         )
     train.add_argument("--out", default="runs", help="folder that holds run folders (default: runs)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint (--steps sets a new total)")
+    train.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint (--steps sets a new total)"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sample = commands.add_parser("sample", help="draw images from a trained generator")
@@ -72,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+RESUME_SETTINGS = ("steps", "precision")  # what --resume may change: how long, and the arithmetic for this machine
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -81,7 +86,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name) for f in knobs() if getattr(args, f.name) is not None}
     try:
         if args.resume:
-            run = TrainingRun.resume_from(args.resume, steps=overrides.get("steps"))
+            fixed = sorted(set(overrides) - set(RESUME_SETTINGS))
+            if fixed:
+                flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+                print(
+                    f"error: --resume continues a run with its own settings; {flags} cannot change "
+                    f"(only {', '.join('--' + n for n in RESUME_SETTINGS)} can)",
+                    file=sys.stderr,
+                )
+                return 2
+            run = TrainingRun.resume_from(
+                args.resume, steps=overrides.get("steps"), precision=overrides.get("precision")
+            )
         else:
             run = TrainingRun(TrainConfig(**overrides), runs_dir=args.out)
     except (ConfigError, RunError) as e:
@@ -115,7 +131,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if snap["run_dir"]:
             print(snap["run_dir"])
         return 1
-    print(f"{snap['status']} at step {snap['step']} ({snap['end_reason']}) in {snap['elapsed_seconds']:.0f} s", file=sys.stderr)
+    print(
+        f"{snap['status']} at step {snap['step']} ({snap['end_reason']}) in {snap['elapsed_seconds']:.0f} s",
+        file=sys.stderr,
+    )
     print(snap["run_dir"])
     return 0
 
@@ -177,7 +196,13 @@ def cmd_datasets(_args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "sample": cmd_sample, "score": cmd_score, "presets": cmd_presets, "datasets": cmd_datasets}
+    commands = {
+        "train": cmd_train,
+        "sample": cmd_sample,
+        "score": cmd_score,
+        "presets": cmd_presets,
+        "datasets": cmd_datasets,
+    }
     return commands[args.command](args)
 
 

@@ -133,10 +133,12 @@ class TrainingRun:
         }
 
     @classmethod
-    def resume_from(cls, run_dir: str | Path, steps: int | None = None) -> TrainingRun:
+    def resume_from(cls, run_dir: str | Path, steps: int | None = None, precision: str | None = None) -> TrainingRun:
         """Continue a run from its latest checkpoint, same folder and same step count.
 
-        `steps` sets a new total (it must exceed the checkpoint's step to train further)."""
+        `steps` sets a new total (it must exceed the checkpoint's step to train further);
+        `precision` another arithmetic (weights and optimiser state are float32 either way), with
+        the XLA choice that goes with it, e.g. float32 on a machine without native bfloat16."""
         run = RunDir(run_dir)
         config = run.read_config()
         latest = run.latest_checkpoint()
@@ -144,6 +146,8 @@ class TrainingRun:
             raise RunError(f"run {run.path} has no checkpoint to resume from")
         if steps is not None:
             config = dataclasses.replace(config, steps=steps, epochs=None)
+        if precision is not None:
+            config = dataclasses.replace(config, precision=precision, jit_compile=None)
         return cls(config, run.path.parent, _resume=run)
 
     # ------------------------------------------------------------------ control
@@ -283,7 +287,8 @@ class TrainingRun:
         step = 0
         if self._resume is not None:
             run = self._resume
-            ckpt_step, folder = run.latest_checkpoint()
+            run.write_config(cfg)  # the settings it now trains with: a new total, perhaps another precision
+            _, folder = run.latest_checkpoint()
             step = run.restore_checkpoint(gan, folder)["step"]
             run.truncate_metrics(step)
             for record in run.read_metrics():
@@ -316,7 +321,13 @@ class TrainingRun:
             if means is None:
                 return
             ips = throughput.rate(step)
-            record = {"step": step, "epoch": round(step * images_per_step / n, 4), "time": round(time.monotonic() - t_start, 3), **means, "images_per_second": ips}
+            record = {
+                "step": step,
+                "epoch": round(step * images_per_step / n, 4),
+                "time": round(time.monotonic() - t_start, 3),
+                **means,
+                "images_per_second": ips,
+            }
             run.append_metrics(record)
             with self._lock:
                 self._history.append(record)

@@ -1,5 +1,6 @@
 """The CLI end to end, in a subprocess as a person would run it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -21,8 +22,22 @@ def cli(*args, cwd=ROOT):
 
 def test_train_then_sample_end_to_end(tmp_path):
     out = tmp_path / "runs"
-    done = cli("train", "--preset", "tiny", "--steps", "30", "--batch-size", "16", "--sample-every", "10",
-               "--checkpoint-every", "15", "--out", str(out), "--quiet")
+    done = cli(
+        "train",
+        "--preset",
+        "tiny",
+        "--steps",
+        "30",
+        "--batch-size",
+        "16",
+        "--sample-every",
+        "10",
+        "--checkpoint-every",
+        "15",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     run_dir = Path(done.stdout.strip().splitlines()[-1])
     assert run_dir.parent == out and (run_dir / "generator.keras").exists()
@@ -37,9 +52,14 @@ def test_train_then_sample_end_to_end(tmp_path):
     samples = np.load(tmp_path / "samples.npy")
     assert samples.shape == (5, 28, 28) and samples.dtype == np.uint8
 
-    resumed = cli("train", "--resume", str(run_dir), "--steps", "45", "--quiet")
+    refused = cli("train", "--resume", str(run_dir), "--steps", "45", "--batch-size", "8", "--quiet")
+    assert refused.returncode == 2
+    assert "--batch-size cannot change (only --steps, --precision can)" in refused.stderr
+
+    resumed = cli("train", "--resume", str(run_dir), "--steps", "45", "--precision", "mixed_bfloat16", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert "finished at step 45" in resumed.stderr and resumed.stdout.strip() == str(run_dir)
+    assert json.loads((run_dir / "config.json").read_text())["precision"] == "mixed_bfloat16"
 
 
 def test_bad_settings_exit_non_zero_with_the_validation_message(tmp_path):
@@ -51,7 +71,9 @@ def test_bad_settings_exit_non_zero_with_the_validation_message(tmp_path):
 
 
 def test_a_run_that_fails_exits_non_zero(tmp_path):
-    done = cli("train", "--dataset", "npz", "--npz-path", str(tmp_path / "nothing.npz"), "--out", str(tmp_path), "--quiet")
+    done = cli(
+        "train", "--dataset", "npz", "--npz-path", str(tmp_path / "nothing.npz"), "--out", str(tmp_path), "--quiet"
+    )
     assert done.returncode == 1
     assert "nothing.npz" in done.stderr and "run failed" in done.stderr
 
