@@ -1,9 +1,9 @@
 """Headless CLI over the same engine as the dashboard.
 
-python -m gan_core train [--preset NAME --dataset NAME --steps N --max-seconds S ...] [--out runs]
-python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 64 --out grid.png|samples.npy
-python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] [--real]
-python -m gan_core presets | datasets
+    python -m gan_core train [--preset NAME --dataset NAME --steps N --max-seconds S ...] [--out runs]
+    python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 64 --out grid.png|samples.npy
+    python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] [--real]
+    python -m gan_core presets | datasets
 """
 
 from __future__ import annotations
