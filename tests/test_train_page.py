@@ -147,6 +147,17 @@ def test_a_tiny_run_from_the_form_shows_its_charts_and_samples(runs):
     assert "at step 0 of 200" in at.image[0].captions[0]
 
 
+def open_with_paused_run() -> tuple[AppTest, TrainingRun]:
+    """The app with a tiny run started from the form (with `starts_paused`: paused before its first step)."""
+    at = open_app()
+    fill_tiny(at, steps=60)
+    submit(at)
+    run = get_registry().current()
+    wait_for(lambda: run.status == "paused")
+    at.run()
+    return at, run
+
+
 def test_each_viewer_chooses_how_often_the_live_view_redraws(runs, starts_paused, monkeypatch):
     intervals = []  # run_every of every fragment the pages define
     fragment = st.fragment
@@ -156,12 +167,7 @@ def test_each_viewer_chooses_how_often_the_live_view_redraws(runs, starts_paused
         return fragment(*args, run_every=run_every, **kwargs)
 
     monkeypatch.setattr(st, "fragment", recording_fragment)
-    at = open_app()
-    fill_tiny(at, steps=60)
-    submit(at)
-    run = get_registry().current()
-    wait_for(lambda: run.status == "paused")
-    at.run()
+    at, run = open_with_paused_run()
     refresh = at.segmented_control(key="refresh")
     assert refresh.label == "Live view" and refresh.value == "every second"
     assert intervals[-1] == 1.0  # the live view polls once a second by default
@@ -179,12 +185,7 @@ def test_each_viewer_chooses_how_often_the_live_view_redraws(runs, starts_paused
 
 
 def test_pause_stop_and_continue_from_the_page(runs, starts_paused):
-    at = open_app()
-    fill_tiny(at, steps=60)
-    submit(at)
-    run = get_registry().current()
-    wait_for(lambda: run.status == "paused")
-    at.run()
+    at, run = open_with_paused_run()
     assert "Paused at step 0" in texts(at)
     assert {"Resume", "Stop"} <= set(labels(at.button)) and "Pause" not in labels(at.button)
     assert at.form_submit_button[0].disabled
