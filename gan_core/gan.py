@@ -192,21 +192,22 @@ class GAN:
 
 
 def build_gan(config, image_shape) -> GAN:
-    """The GAN for a resolved `TrainConfig` and an image shape (H, W, C)."""
+    """The GAN for a `TrainConfig` and an image shape (H, W, C)."""
     from gan_core.models import PRESETS, build_models
 
+    config = config.resolved()  # one place decides the preset's defaults: precision, XLA, optimiser
+    preset = PRESETS[config.preset]
     keras.utils.set_random_seed(config.seed)
-    precision = config.precision or PRESETS[config.preset].precision()
-    generator, discriminator = build_models(config.preset, config.latent_dim, image_shape, precision)
+    generator, discriminator = build_models(config.preset, config.latent_dim, image_shape, config.precision)
     return GAN(
         generator,
         discriminator,
         latent_dim=config.latent_dim,
-        from_logits=PRESETS[config.preset].from_logits,
+        from_logits=preset.from_logits,
         g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1),
         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1),
         d_steps=config.d_steps,
         seed=config.seed,
-        jit_compile=config.jit_compile if config.jit_compile is not None else PRESETS[config.preset].jit_for(precision),
-        shared_forward=PRESETS[config.preset].shared_forward,
+        jit_compile=config.jit_compile,
+        shared_forward=preset.shared_forward,
     )
