@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import format_duration, get_registry, status_badge
+from app.common import format_duration, get_registry, status_badge
 
 SIDEBAR_POLL_SECONDS = 2.0
 

@@ -177,14 +177,14 @@ def bench_apptest(presets: list[str], repeats: int) -> None:
                     reruns.append(times["rerun"][-1])
             print(f"{name:<11} " + " ".join(f"{m:8.1f} / {p:6.1f}" for m, p in map(stats, (pages, reruns, walls))))
         # A server also runs gc.collect(2) after every rerun (runner.postScriptGC), which AppTest skips.
-        # pages.common.protect_training_thread() freezes the long-lived heap so that it stays cheap.
+        # app.common.protect_training_thread() freezes the long-lived heap so that it stays cheap.
         frozen = timed(lambda _: gc.collect(2), 5, warmup=1)[0]
         gc.unfreeze()
         unfrozen = timed(lambda _: gc.collect(2), 5, warmup=1)[0]
         gc.freeze()
         print(
             f"Streamlit's post-rerun gc.collect(2), not in the figures above: {frozen:.1f} ms with the heap frozen "
-            f"(as pages.common does), {unfrozen:.0f} ms without"
+            f"(as app.common does), {unfrozen:.0f} ms without"
         )
     finally:
         script_runner.ScriptRunner._run_script, script_runner.exec_func_with_error_handling = (

@@ -9,7 +9,11 @@ from typing import Any
 
 DEFAULT_PRESET = "dense-bn"
 DEFAULT_DATASET = "mnist-sample"
+DEFAULT_LOSS = "bce"
 PRECISIONS = ("float32", "mixed_bfloat16")
+LOSS_NAMES = ("bce", "minimax", "lsgan", "hinge", "wgan-gp")  # losses.LOSSES, without importing TensorFlow here
+# Settings renamed since earlier run folders were written: old name -> new name.
+RENAMED = {"d_steps": "d_updates"}
 
 
 class ConfigError(ValueError):
@@ -31,15 +35,27 @@ class TrainConfig:
     preset: str = _knob(DEFAULT_PRESET, "architecture preset (see `python -m gan_core presets`)")
     dataset: str = _knob(DEFAULT_DATASET, "dataset (see `python -m gan_core datasets`)")
     npz_path: str | None = _knob(None, "path of the .npz file when dataset is 'npz'")
-    # Model and optimisation; None means "the preset's own value"
+    # Model and optimisation; None means "the loss family's value, else the preset's"
+    loss: str = _knob(DEFAULT_LOSS, "loss family (see `python -m gan_core losses`)", choices=LOSS_NAMES)
+    conditional: bool = _knob(False, "feed the class label to both networks (datasets with labels only)")
+    ema: float = _knob(
+        0.999, "decay of the generator's moving average, used for samples, quality and export; 0 turns it off", 0.0, 0.9999
+    )
     latent_dim: int = _knob(100, "size of the generator's noise vector", 1, 1024)
     batch_size: int = _knob(64, "images per training step", 1, 4096)
-    g_learning_rate: float | None = _knob(None, "generator Adam learning rate (default: the preset's)", 1e-6, 1.0)
-    d_learning_rate: float | None = _knob(None, "discriminator Adam learning rate (default: the preset's)", 1e-6, 1.0)
-    beta_1: float | None = _knob(None, "Adam beta_1 for both networks (default: the preset's)", 0.0, 0.999)
-    d_steps: int = _knob(1, "discriminator updates per generator update", 1, 10)
+    g_learning_rate: float | None = _knob(None, "generator Adam learning rate (default: the loss's or preset's)", 1e-6, 1.0)
+    d_learning_rate: float | None = _knob(
+        None, "discriminator Adam learning rate (default: the loss's or preset's)", 1e-6, 1.0
+    )
+    beta_1: float | None = _knob(None, "Adam beta_1 for both networks (default: the loss's or preset's)", 0.0, 0.999)
+    beta_2: float | None = _knob(None, "Adam beta_2 for both networks (default: the loss's, else 0.999)", 0.0, 0.9999)
+    d_updates: int | None = _knob(
+        None, "discriminator updates per step, each on its own batch (default: the loss's, 5 for wgan-gp, else 1)", 1, 10
+    )
+    gp_weight: float = _knob(10.0, "weight of the gradient penalty (wgan-gp only)", 0.0, 1000.0)
     # How long
-    steps: int = _knob(15_000, "total generator steps (ignored when epochs is set)", 1, 10_000_000)
+    # A step is one generator update with its discriminator updates.
+    steps: int = _knob(15_000, "total steps (ignored when epochs is set)", 1, 10_000_000)
     epochs: int | None = _knob(None, "train this many passes over the data instead of `steps`", 1, 100_000)
     max_seconds: float | None = _knob(None, "end the run cleanly after this much wall time", 1, 7 * 24 * 3600)
     seed: int = _knob(0, "random seed (weights, data order, the fixed sample noise)", 0, 2**31 - 1)
@@ -55,7 +71,7 @@ class TrainConfig:
     precision: str | None = _knob(
         None,
         "arithmetic of the training step: float32, or mixed_bfloat16 (bfloat16 maths, float32 weights); "
-        "default: the preset's choice, bfloat16 only where the CPU computes it natively",
+        "default: the preset's choice on this machine, bfloat16 only where the CPU computes it natively",
         choices=PRECISIONS,
     )
 
@@ -63,6 +79,7 @@ class TrainConfig:
     def problems(self) -> list[str]:
         """Every invalid setting, as a message a person can act on; empty when all is well."""
         from gan_core.data import DATASETS
+        from gan_core.losses import LOSSES
         from gan_core.models import PRESETS
 
         out: list[str] = []
@@ -70,6 +87,10 @@ class TrainConfig:
             out.append(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
         if self.dataset not in DATASETS:
             out.append(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
+        if self.loss not in LOSSES:
+            out.append(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+        if not isinstance(self.conditional, bool):
+            out.append(f"conditional must be true or false (got {self.conditional!r})")
         if self.precision is not None and self.precision not in PRECISIONS:
             out.append(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
         if self.dataset == "npz" and not self.npz_path:
@@ -96,19 +117,25 @@ class TrainConfig:
         return self
 
     def resolved(self) -> TrainConfig:
-        """A validated copy with the preset's learning rates, beta_1, precision and jit_compile filled in."""
+        """A validated copy with the optimiser settings filled in: what the config says, else the
+        loss family's (WGAN-GP needs its own), else the preset's. Precision and XLA stay as given:
+        they depend on the machine, and the engine decides them where it builds the networks."""
+        from gan_core.losses import LOSSES
         from gan_core.models import PRESETS
 
         self.validate()
-        preset = PRESETS[self.preset]
-        precision = self.precision or preset.precision()
+        preset, family = PRESETS[self.preset], LOSSES[self.loss].defaults
+
+        def pick(value, *fallbacks):
+            return next(v for v in (value, *fallbacks) if v is not None)
+
         return dataclasses.replace(
             self,
-            g_learning_rate=self.g_learning_rate if self.g_learning_rate is not None else preset.g_learning_rate,
-            d_learning_rate=self.d_learning_rate if self.d_learning_rate is not None else preset.d_learning_rate,
-            beta_1=self.beta_1 if self.beta_1 is not None else preset.beta_1,
-            precision=precision,
-            jit_compile=self.jit_compile if self.jit_compile is not None else preset.jit_for(precision),
+            g_learning_rate=pick(self.g_learning_rate, family.learning_rate, preset.g_learning_rate),
+            d_learning_rate=pick(self.d_learning_rate, family.learning_rate, preset.d_learning_rate),
+            beta_1=pick(self.beta_1, family.beta_1, preset.beta_1),
+            beta_2=pick(self.beta_2, family.beta_2, 0.999),
+            d_updates=pick(self.d_updates, family.d_updates),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,6 +146,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = {RENAMED.get(name, name): value for name, value in data.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

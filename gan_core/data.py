@@ -1,4 +1,5 @@
-"""Datasets: load images as float32 (N, H, W, C) in [-1, 1] and feed them to training through tf.data."""
+"""Datasets: images as float32 (N, H, W, C) in [-1, 1] with their class labels where the dataset has
+them, fed to training through tf.data as (images, labels) batches."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import socket
 import threading
 import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
@@ -21,6 +23,8 @@ DATASETS: dict[str, str] = {
 
 MAX_NPZ_BYTES = 512 * 1024 * 1024
 NPZ_KEYS = ("images", "x", "x_train")  # names looked for, in order, when an .npz holds several arrays
+LABEL_KEYS = ("labels", "y", "y_train")  # an .npz's class labels, if it has them
+MAX_CLASSES = 1000
 MIN_SIDE, MAX_SIDE = 8, 256
 
 # Where keras.datasets downloads from; probed first so an offline machine fails in seconds, not minutes.
@@ -38,6 +42,31 @@ class DatasetError(ValueError):
 
 
 # ------------------------------------------------------------------ public API
+@dataclass(frozen=True)
+class Dataset:
+    """Images in [-1, 1] and, where the dataset has them, one integer class label per image."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.labels is None else int(self.labels.max()) + 1
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_dataset(dataset: str, npz_path: str | None = None) -> Dataset:
+    """Images and their labels (None where the dataset has none)."""
+    _check_name(dataset)
+    if dataset == "npz":
+        path = _need_path(npz_path)
+        images = _load_npz(path)
+        return Dataset(images, _load_npz_labels(path, len(images)))
+    return Dataset(*_load_builtin(dataset))
+
+
 def load_images(dataset: str, npz_path: str | None = None) -> np.ndarray:
     """Images as float32 (N, H, W, C) scaled to [-1, 1]."""
     _check_name(dataset)
@@ -46,12 +75,9 @@ def load_images(dataset: str, npz_path: str | None = None) -> np.ndarray:
     return _load_builtin(dataset)[0]
 
 
-def load_labels(dataset: str) -> np.ndarray | None:
-    """Integer class labels aligned with load_images(dataset), or None for npz (which has none)."""
-    _check_name(dataset)
-    if dataset == "npz":
-        return None
-    return _load_builtin(dataset)[1]
+def load_labels(dataset: str, npz_path: str | None = None) -> np.ndarray | None:
+    """Integer class labels aligned with load_images(dataset), or None where there are none."""
+    return load_dataset(dataset, npz_path).labels
 
 
 def image_shape(dataset: str, npz_path: str | None = None) -> tuple[int, int, int]:
@@ -64,8 +90,9 @@ def image_shape(dataset: str, npz_path: str | None = None) -> tuple[int, int, in
     return (shape[1], shape[2], shape[3] if len(shape) == 4 else 1)
 
 
-def make_dataset(images: np.ndarray, batch_size: int, seed: int) -> tf.data.Dataset:
-    """tf.data pipeline: shuffle (seeded, reshuffled each epoch), repeat, batch (full batches only), prefetch."""
+def make_dataset(images: np.ndarray, batch_size: int, seed: int, labels: np.ndarray | None = None) -> tf.data.Dataset:
+    """tf.data pipeline of (images, labels) batches: shuffle (seeded, reshuffled each epoch), repeat,
+    batch (full batches only), prefetch. Without labels every label is 0, so the step has one shape."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4:
         raise DatasetError(f"images must have shape (N, H, W, C); got {images.shape}")
@@ -77,11 +104,14 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int) -> tf.data.Data
             f"batch_size {batch_size} is larger than the dataset ({n} images); "
             f"batch_size must be at most {n} for this dataset"
         )
+    if labels is not None and len(labels) != n:
+        raise DatasetError(f"{len(labels)} labels for {n} images; give one label per image")
     pixels = tf.constant(images)
+    classes = tf.constant(np.zeros(n, np.int32) if labels is None else np.asarray(labels, np.int32))
 
     @tf.autograph.experimental.do_not_convert
     def gather(indices):
-        return tf.gather(pixels, indices)
+        return tf.gather(pixels, indices), tf.gather(classes, indices)
 
     # Shuffle indices rather than images: the shuffle buffer then holds N integers, not a second copy of the data.
     return (
@@ -262,6 +292,7 @@ def _inspect_npz(path: str) -> tuple[str, tuple[int, ...], np.dtype]:
 def _pick_key(path: str, keys: list[str]) -> str:
     if not keys:
         raise DatasetError(f"npz file {path} contains no arrays")
+    keys = [k for k in keys if k not in LABEL_KEYS] or keys
     if len(keys) == 1:
         return keys[0]
     for key in NPZ_KEYS:
@@ -324,6 +355,28 @@ def _load_npz(path: str) -> np.ndarray:
     if images.ndim == 3:
         images = images[..., np.newaxis]
     return images
+
+
+def _load_npz_labels(path: str, n: int) -> np.ndarray | None:
+    """The .npz's class labels (an integer array named labels, y or y_train), or None if it has none."""
+    with zipfile.ZipFile(path) as zf:
+        names = {name[: -len(".npy")] for name in zf.namelist() if name.endswith(".npy")}
+    key = next((k for k in LABEL_KEYS if k in names), None)
+    if key is None:
+        return None
+    where = f"array {key!r} in npz file {path}"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            labels = f[key]
+    except Exception as e:
+        raise DatasetError(f"{where} could not be read ({e}); save the labels as an integer array") from e
+    if labels.dtype.kind not in "iu" or labels.ndim != 1:
+        raise DatasetError(f"{where} has dtype {labels.dtype} and shape {labels.shape}; labels must be integers, one per image")
+    if len(labels) != n:
+        raise DatasetError(f"{where} has {len(labels)} labels for {n} images; give one label per image")
+    if labels.min() < 0 or labels.max() >= MAX_CLASSES:
+        raise DatasetError(f"{where} has labels from {labels.min()} to {labels.max()}; labels must be 0..{MAX_CLASSES - 1}")
+    return labels.astype(np.int64)
 
 
 def _mib(n: int) -> str:

@@ -1,38 +1,55 @@
-"""TrainingRun: trains a GAN in a background thread and hands out plain-data snapshots.
+"""TrainingRun: trains a GAN in a background thread and hands out typed, frozen snapshots.
 
-Data flows one way: `TrainingRun(config).start()` -> the thread trains and writes the run folder
--> `run.snapshot()` returns numpy/dict copies for whoever draws them. Nothing outside the thread
-touches a Keras model while it trains.
+Data flows one way: `TrainingRun(config).start()` -> the thread prepares the run, loops over
+graph calls with its periodic jobs (loop.py) and finishes it, writing the run folder ->
+`run.snapshot()` returns a `Snapshot` of plain numpy/Python values for whoever draws it. Nothing
+outside the thread touches a Keras model while it trains.
+
+Words: *pause*/*resume* hold and release the live thread; *continue* trains a stopped run further
+from its latest checkpoint, in the same folder (`TrainingRun.continue_from`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 import threading
 import time
 import traceback
-from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gan_core import loop
 from gan_core.config import TrainConfig
-from gan_core.gan import METRICS
-from gan_core.latent import fixed_noise, make_grid, save_png
+from gan_core.latent import fixed_noise
+from gan_core.losses import LOSSES, Chart
+from gan_core.loop import Diverged
 from gan_core.runs import RunDir, RunError
 
-STATUSES = ("created", "compiling", "running", "paused", "finished", "stopped", "failed", "diverged")
-ACTIVE = frozenset({"compiling", "running", "paused"})
 HISTORY_POINTS = 1_000  # metric records kept in memory; older ones are thinned, not dropped
 GRID_HISTORY = 48  # sample grids kept in memory for the timeline
-CALL_SECONDS = 0.25  # training steps per call to the graph: as many as take about this long...
-MAX_STEPS_PER_CALL = 50  # ...but no more than this
 
 
-class Diverged(RuntimeError):
-    """A loss became NaN or inf."""
+class Status(enum.StrEnum):
+    """Where a run is: created -> compiling -> running <-> paused -> finished | stopped | failed | diverged."""
+
+    CREATED = "created"
+    COMPILING = "compiling"
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+
+
+STATUSES = tuple(Status)
+ACTIVE = frozenset({Status.COMPILING, Status.RUNNING, Status.PAUSED})
 
 
 class History:
@@ -72,7 +89,7 @@ class History:
 
 def columns(records: list[dict[str, Any]]) -> dict[str, list]:
     """Records as columns over the union of their keys; a record without a key gives None there."""
-    keys = dict.fromkeys(["step", *METRICS])
+    keys = dict.fromkeys(["step"])
     for record in records:
         keys.update(dict.fromkeys(record))
     return {k: [r.get(k) for r in records] for k in keys}
@@ -92,17 +109,92 @@ class GridHistory:
         return [(r["step"], r["grid"]) for r in self.history.records()]
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a page draws of a run, at one moment: plain Python and numpy values, safe to
+    keep and to read from any thread. Built by `TrainingRun.snapshot()`; tests build their own."""
+
+    status: Status
+    config: TrainConfig
+    step: int = 0
+    total_steps: int | None = None
+    epoch: float = 0.0
+    images_per_second: float | None = None
+    eta_seconds: float | None = None
+    elapsed_seconds: float = 0.0
+    started_at: float | None = None
+    ended_at: float | None = None
+    last_step_at: float | None = None
+    end_reason: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+    run_dir: str | None = None
+    run_id: str | None = None
+    dataset_size: int | None = None
+    image_shape: tuple[int, ...] | None = None
+    num_classes: int | None = None  # a conditional run's classes, else None
+    quality_applies: bool = False
+    quality_note: str | None = None
+    alerts: tuple[dict[str, Any], ...] = ()
+    history: Mapping[str, list] = dataclasses.field(default_factory=dict)  # training metrics as columns
+    quality: Mapping[str, list] = dataclasses.field(default_factory=dict)  # quality figures as columns
+    grids: tuple[tuple[int, np.ndarray], ...] = ()  # (step, uint8 picture), oldest first
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    @property
+    def grid(self) -> np.ndarray | None:
+        return self.grids[-1][1] if self.grids else None
+
+    @property
+    def grid_step(self) -> int | None:
+        return self.grids[-1][0] if self.grids else None
+
+    @property
+    def charts(self) -> tuple[Chart, ...]:
+        """The metric charts that mean something for this run's loss family."""
+        return LOSSES[self.config.loss].charts
+
+
+# What the thread updates as it goes; `snapshot()` adds the histories, config and folder.
+_LIVE_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(Snapshot)
+    if f.name not in ("config", "history", "quality", "grids", "run_dir", "run_id")
+)
+
+
+@dataclass
+class _Prepared:
+    """What preparing a run hands to the loop and to finishing it."""
+
+    gan: Any
+    run: RunDir
+    batches: Any
+    noise: np.ndarray
+    shape: tuple[int, ...]
+    total: int
+    step: int
+    jobs: list[loop.Job]
+    samples: loop.DrawSamples
+    checkpoints: loop.SaveCheckpoint
+    metrics: loop.RecordMetrics
+
+
 class TrainingRun:
-    """One training run in a background thread.
+    """One training run in a background thread (see `Status` for its lifecycle)."""
 
-    Lifecycle: created -> compiling -> running <-> paused -> finished | stopped | failed | diverged.
-    """
-
-    def __init__(self, config: TrainConfig, runs_dir: str | Path = "runs", *, _resume: RunDir | None = None):
+    def __init__(self, config: TrainConfig, runs_dir: str | Path = "runs", *, _continue: RunDir | None = None):
         self.config = config.resolved()  # raises ConfigError before anything starts
         self.runs_dir = Path(runs_dir)
-        self._resume = _resume
-        self.run_dir: RunDir | None = _resume
+        self._continue = _continue
+        self.run_dir: RunDir | None = _continue
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._unpaused = threading.Event()
@@ -112,28 +204,12 @@ class TrainingRun:
         self._quality = History(max_points=200)
         self._grids = GridHistory()
         self._state: dict[str, Any] = {
-            "status": "created",
-            "step": 0,
-            "total_steps": None,
-            "epoch": 0.0,
-            "images_per_second": None,
-            "eta_seconds": None,
-            "elapsed_seconds": 0.0,
-            "started_at": None,
-            "ended_at": None,
-            "error": None,
-            "traceback": None,
-            "end_reason": None,
-            "dataset_size": None,
-            "image_shape": None,
-            "quality_applies": False,
-            "quality_note": None,
-            "alerts": [],
-            "last_step_at": None,
+            f.name: f.default for f in dataclasses.fields(Snapshot) if f.name in _LIVE_FIELDS
         }
+        self._state["status"] = Status.CREATED
 
     @classmethod
-    def resume_from(cls, run_dir: str | Path, steps: int | None = None, precision: str | None = None) -> TrainingRun:
+    def continue_from(cls, run_dir: str | Path, steps: int | None = None, precision: str | None = None) -> TrainingRun:
         """Continue a run from its latest checkpoint, same folder and same step count.
 
         `steps` sets a new total (it must exceed the checkpoint's step to train further);
@@ -141,34 +217,33 @@ class TrainingRun:
         the XLA choice that goes with it, e.g. float32 on a machine without native bfloat16."""
         run = RunDir(run_dir)
         config = run.read_config()
-        latest = run.latest_checkpoint()
-        if latest is None:
-            raise RunError(f"run {run.path} has no checkpoint to resume from")
+        if run.latest_checkpoint() is None:
+            raise RunError(f"run {run.path} has no checkpoint to continue from")
         if steps is not None:
             config = dataclasses.replace(config, steps=steps, epochs=None)
         if precision is not None:
             config = dataclasses.replace(config, precision=precision, jit_compile=None)
-        return cls(config, run.path.parent, _resume=run)
+        return cls(config, run.path.parent, _continue=run)
 
     # ------------------------------------------------------------------ control
     def start(self) -> TrainingRun:
         if self._thread is not None:
             raise RuntimeError("this run has already been started; create a new TrainingRun")
-        self._set(status="compiling", started_at=time.time())
+        self._set(status=Status.COMPILING, started_at=time.time())
         self._thread = threading.Thread(target=self._main, name="gan-training", daemon=True)
         self._thread.start()
         return self
 
     def pause(self) -> None:
-        """Pause between two steps (no effect unless running)."""
+        """Pause between two graph calls (no effect unless running)."""
         self._unpaused.clear()
 
     def resume(self) -> None:
-        """Continue after pause()."""
+        """Go on after pause()."""
         self._unpaused.set()
 
-    def stop(self, timeout: float = 1.0) -> str:
-        """Ask the run to end; it stops within a step, checkpoints and exports the generator.
+    def stop(self, timeout: float = 1.0) -> Status:
+        """Ask the run to end; it stops within a graph call, checkpoints and exports the generator.
 
         During the first compile, which cannot be interrupted, the run is marked stopped at once and
         the thread quits as soon as the compile returns, without writing anything more."""
@@ -177,18 +252,18 @@ class TrainingRun:
         if self._thread is not None:
             self._thread.join(timeout)
         with self._lock:
-            if self._state["status"] == "compiling":
-                self._state.update(status="stopped", end_reason="stopped during compile", ended_at=time.time())
+            if self._state["status"] == Status.COMPILING:
+                self._state.update(status=Status.STOPPED, end_reason="stopped during compile", ended_at=time.time())
         return self.status
 
-    def wait(self, timeout: float | None = None) -> str:
+    def wait(self, timeout: float | None = None) -> Status:
         """Block until the thread ends (or `timeout` passes); returns the status."""
         if self._thread is not None:
             self._thread.join(timeout)
         return self.status
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         with self._lock:
             return self._state["status"]
 
@@ -202,20 +277,22 @@ class TrainingRun:
         """The thread still runs: active, or finishing a compile or a final save after a stop."""
         return self._thread is not None and self._thread.is_alive()
 
-    def snapshot(self) -> dict[str, Any]:
-        """Plain Python/numpy copies of everything a page draws; safe from any thread."""
+    def snapshot(self) -> Snapshot:
+        """A frozen copy of everything a page draws; safe from any thread."""
         with self._lock:
-            snap = dict(self._state)
-            snap["history"] = self._history.columns()
-            snap["quality"] = self._quality.columns()
-            snap["grids"] = self._grids.items()
-        snap["grid_step"], snap["grid"] = snap["grids"][-1] if snap["grids"] else (None, None)
-        total = snap["total_steps"]
-        snap["progress"] = min(1.0, snap["step"] / total) if total else 0.0
-        snap["config"] = self.config.to_dict()
-        snap["run_dir"] = str(self.run_dir.path) if self.run_dir else None
-        snap["run_id"] = self.run_dir.run_id if self.run_dir else None
-        return snap
+            live = dict(self._state)
+            history, quality_, grids = self._history.columns(), self._quality.columns(), tuple(self._grids.items())
+            config = self.config
+        live["alerts"] = tuple(live["alerts"])
+        return Snapshot(
+            config=config,
+            history=history,
+            quality=quality_,
+            grids=grids,
+            run_dir=str(self.run_dir.path) if self.run_dir else None,
+            run_id=self.run_dir.run_id if self.run_dir else None,
+            **live,
+        )
 
     # ------------------------------------------------------------------ the thread
     def _set(self, **changes: Any) -> None:
@@ -224,15 +301,19 @@ class TrainingRun:
 
     def _main(self) -> None:
         try:
-            self._train()
+            prepared = self._prepare()
+            reason = self._loop(prepared)
+            self._finish(prepared, reason)
         except Diverged as e:
-            self._end("diverged", error=str(e))
+            self._end(Status.DIVERGED, error=str(e))
         except BaseException as e:  # noqa: BLE001 -- nothing in the thread may die silently
-            self._end("failed", error=f"{type(e).__name__}: {e}", trace=traceback.format_exc())
+            self._end(Status.FAILED, error=f"{type(e).__name__}: {e}", trace=traceback.format_exc())
 
-    def _end(self, status: str, error: str | None = None, reason: str | None = None, trace: str | None = None) -> None:
+    def _end(
+        self, status: Status, error: str | None = None, reason: str | None = None, trace: str | None = None
+    ) -> None:
         with self._lock:
-            if self._state["status"] == "stopped":  # stop() already ended it during the compile
+            if self._state["status"] == Status.STOPPED:  # stop() already ended it during the compile
                 return
             self._state.update(status=status, error=error, traceback=trace, ended_at=time.time(), eta_seconds=0.0)
             if reason:
@@ -264,29 +345,48 @@ class TrainingRun:
                 self.run_dir.append_alert({"time": time.time(), **alert})
         self._set(alerts=found)
 
-    def _train(self) -> None:
-        from gan_core import alerts, quality
-        from gan_core.data import load_images, make_dataset
+    def _prepare(self) -> _Prepared:
+        """Load the data, build the GAN, open the run folder (new, or continued from its checkpoint)
+        and set up the periodic jobs."""
+        from gan_core import quality
+        from gan_core.data import DatasetError, load_dataset, make_dataset
         from gan_core.gan import build_gan
+        from gan_core.models import for_this_machine
 
-        cfg = self.config
         t_start = time.monotonic()
-        images = load_images(cfg.dataset, cfg.npz_path)
-        shape = tuple(int(s) for s in images.shape[1:])
-        n = len(images)
-        images_per_step = cfg.batch_size * cfg.d_steps
+        cfg = self.config
+        data = load_dataset(cfg.dataset, cfg.npz_path)
+        if cfg.conditional and data.labels is None:
+            raise DatasetError(
+                f"conditional training needs class labels, and dataset {cfg.dataset!r} has none "
+                "(an .npz needs an integer array named 'labels'); turn conditional off or choose a labelled dataset"
+            )
+        shape = tuple(int(s) for s in data.images.shape[1:])
+        n = len(data)
+        images_per_step = cfg.batch_size * cfg.d_updates
         total = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * n / images_per_step)
         judge, why = quality.applies_to(cfg.dataset, shape)
         if not cfg.quality_every:
             judge, why = False, "Quality figures are off for this run (quality_every = 0)."
-        self._set(total_steps=total, dataset_size=n, image_shape=shape, quality_applies=judge, quality_note=why)
-        gan = build_gan(cfg, shape)
+        num_classes = data.num_classes if cfg.conditional else None
+        self._set(
+            total_steps=total,
+            dataset_size=n,
+            image_shape=shape,
+            num_classes=num_classes,
+            quality_applies=judge,
+            quality_note=why,
+        )
+        cfg = for_this_machine(cfg)  # precision and XLA as this machine trains the preset best
+        with self._lock:
+            self.config = cfg
+        gan = build_gan(cfg, shape, num_classes)
         if judge:
             quality.real_reference()  # the slow first call (classifier, real statistics) happens here, not mid-run
 
         step = 0
-        if self._resume is not None:
-            run = self._resume
+        if self._continue is not None:
+            run = self._continue
             run.write_config(cfg)  # the settings it now trains with: a new total, perhaps another precision
             _, folder = run.latest_checkpoint()
             step = run.restore_checkpoint(gan, folder)["step"]
@@ -301,149 +401,117 @@ class TrainingRun:
         run.write_status(status="running", step=step, total_steps=total, started_at=self._state["started_at"])
         self._set(step=step, epoch=step * images_per_step / n)
 
-        # A resumed run reshuffles from a different seed, not replaying the first epochs' order.
-        batches = iter(make_dataset(images, images_per_step, cfg.seed + step))
-        throughput = _Throughput(cfg.batch_size)
-        compiled = False
-        steps_per_call = 1
-        intervals = [e for e in (cfg.metrics_every, cfg.sample_every, cfg.checkpoint_every, cfg.quality_every) if e]
+        # A continued run reshuffles from a different seed, not replaying the first epochs' order.
+        batches = iter(make_dataset(data.images, images_per_step, cfg.seed + step, data.labels))
+        throughput = self._throughput = loop.Throughput(cfg.batch_size)
 
-        def record_metrics() -> None:
-            means = gan.read_metrics()
-            bad = gan.first_nonfinite_step()
-            if bad is not None:
-                latest = run.latest_checkpoint()
-                keep = f"the last good checkpoint is step {latest[0]}" if latest else "no checkpoint was written"
-                raise Diverged(
-                    f"a loss became NaN or inf at step {bad}; training stopped ({keep}). "
-                    "Try a lower learning rate or a different preset."
-                )
-            if means is None:
-                return
-            ips = throughput.rate(step)
-            record = {
-                "step": step,
-                "epoch": round(step * images_per_step / n, 4),
+        def describe(at: int) -> dict:
+            ips = throughput.rate(at)
+            eta = (total - at) * cfg.batch_size / ips if ips else None
+            self._set(images_per_second=ips, eta_seconds=eta)
+            return {
+                "epoch": round(at * images_per_step / n, 4),
                 "time": round(time.monotonic() - t_start, 3),
-                **means,
                 "images_per_second": ips,
             }
-            run.append_metrics(record)
+
+        def keep(history: History):
+            def sink(record: dict) -> None:
+                with self._lock:
+                    history.append(record)
+
+            return sink
+
+        def keep_grid(at: int, grid: np.ndarray) -> None:
             with self._lock:
-                self._history.append(record)
-                eta = (total - step) * cfg.batch_size / ips if ips else None
-                self._state.update(images_per_second=ips, eta_seconds=eta)
+                self._grids.append(at, grid)
 
-        def measure_quality() -> None:
-            """Quality figures and the duplicate check, written as their own record at this step."""
-            images = quality.generate(gan.generator, quality.QUALITY_N, seed=cfg.seed)
-            record = {"step": step, "duplicate_fraction": alerts.duplicate_fraction(images)}
-            if judge:
-                record.update(quality.score_images(images))
-            run.append_metrics(record)
-            with self._lock:
-                self._quality.append(record)
+        state = {"image_shape": list(shape), "num_classes": num_classes, "config": cfg.to_dict()}
+        metrics = loop.RecordMetrics(cfg.metrics_every, gan, run, keep(self._history), describe)
+        samples = loop.DrawSamples(cfg.sample_every, gan.sampler, noise, run, keep_grid)
+        checkpoints = loop.SaveCheckpoint(cfg.checkpoint_every, gan, run, state, metrics)
+        jobs = [
+            metrics,
+            loop.every_or_never(
+                cfg.quality_every,
+                lambda: loop.MeasureQuality(cfg.quality_every, gan.sampler, run, keep(self._quality), judge, cfg.seed),
+            ),
+            loop.CheckHealth(cfg.metrics_every, self._check_health),
+            samples,
+            checkpoints,
+            loop.TimeLimit(cfg.max_seconds, t_start),
+        ]
+        self._t_start = t_start
+        return _Prepared(gan, run, batches, noise, shape, total, step, jobs, samples, checkpoints, metrics)
 
-        def sample() -> None:
-            grid = make_grid(gan.generate(noise))
-            save_png(grid, run.sample_path(step))
-            with self._lock:
-                self._grids.append(step, grid)
-
-        def checkpoint() -> None:
-            if gan.first_nonfinite_step() is not None:
-                record_metrics()  # raises Diverged: NaN weights must never become the latest checkpoint
-            run.save_checkpoint(gan, step, {"image_shape": list(shape), "config": cfg.to_dict()})
-
-        sample()  # what the untrained generator draws: the start of the timeline
-        reason = "finished"
+    def _loop(self, p: _Prepared) -> str:
+        """Graph calls of several steps each, never past a job's step; returns why it ended."""
+        cfg, n = self.config, self._state["dataset_size"]
+        images_per_step = cfg.batch_size * cfg.d_updates
+        p.samples(p.step)  # what the untrained generator draws: the start of the timeline
+        size = loop.CallSize()
+        compiled = False
         try:
-            while step < total:
+            while p.step < p.total:
                 if self._stop.is_set():
-                    reason = "stopped"
-                    break
+                    return "stopped"
                 if not self._unpaused.is_set():
-                    self._set(status="paused")
+                    self._set(status=Status.PAUSED)
                     self._unpaused.wait()
-                    self._set(status="running")
-                    throughput.reset(step)
+                    self._set(status=Status.RUNNING)
+                    self._throughput.reset(p.step)
                     continue
-                # Several steps a call, never past the next metrics/sample/checkpoint/quality step.
-                steps = min(steps_per_call, total - step, *(every - step % every for every in intervals))
+                steps = loop.steps_this_call(p.step, p.total, size.steps, p.jobs)
                 t_call = time.monotonic()
-                gan.train_steps(batches, steps)
-                step += steps
+                p.gan.train_steps(p.batches, steps)
+                p.step += steps
                 now = time.monotonic()
                 if not compiled:  # the first call traced and compiled the step
                     compiled = True
-                    self._set(status="running")
-                    throughput.reset(step)
-                else:  # as many steps as fit in CALL_SECONDS, so stop and pause still act at once
-                    per_step = (now - t_call) / steps
-                    steps_per_call = max(1, min(MAX_STEPS_PER_CALL, int(CALL_SECONDS / max(per_step, 1e-6))))
-                self._set(step=step, epoch=step * images_per_step / n, elapsed_seconds=now - t_start, last_step_at=now)
-                if step % cfg.metrics_every == 0:
-                    record_metrics()
-                if cfg.quality_every and step % cfg.quality_every == 0:
-                    measure_quality()
-                if step % cfg.metrics_every == 0:
-                    self._check_health()
-                if step % cfg.sample_every == 0:
-                    sample()
-                if step % cfg.checkpoint_every == 0:
-                    checkpoint()
-                if cfg.max_seconds is not None and time.monotonic() - t_start >= cfg.max_seconds:
-                    reason = "time limit"
-                    break
+                    self._set(status=Status.RUNNING)
+                    self._throughput.reset(p.step)
+                else:
+                    size.update(steps, now - t_call)
+                self._set(
+                    step=p.step,
+                    epoch=p.step * images_per_step / n,
+                    elapsed_seconds=now - self._t_start,
+                    last_step_at=now,
+                )
+                reason = loop.run_due(p.jobs, p.step)
+                if reason:
+                    return reason
         except Exception:
             # Lose nothing: keep what was trained before the crash, if the weights are still sound.
-            if step > 0 and gan.first_nonfinite_step() is None:
+            if p.step > 0 and p.gan.first_nonfinite_step() is None:
                 try:
-                    checkpoint()
+                    p.checkpoints(p.step)
                 except Exception:  # noqa: BLE001 -- the original error is the one to report
                     pass
             raise
+        return "finished"
 
-        if self.status == "stopped":  # stopped during the compile: nothing was trained worth keeping
-            run.write_status(**self._disk_status())
+    def _finish(self, p: _Prepared, reason: str) -> None:
+        """The last metrics, grid and checkpoint at the final step, and the generator for export."""
+        if self.status == Status.STOPPED:  # stopped during the compile: nothing was trained worth keeping
+            p.run.write_status(**self._disk_status())
             return
-        record_metrics()
-        if not run.samples() or run.samples()[-1][0] != step:
-            sample()
-        if not run.checkpoints() or run.checkpoints()[-1][0] != step:
-            checkpoint()
-        run.export_generator(float32_twin(gan.generator, cfg, shape))
-        self._end("stopped" if reason == "stopped" else "finished", reason=reason)
+        p.metrics(p.step)
+        if p.samples.last_step != p.step:
+            p.samples(p.step)
+        if p.checkpoints.last_step != p.step:
+            p.checkpoints(p.step)
+        p.run.export_generator(float32_twin(p.gan.sampling_generator, self.config, p.shape, self._state["num_classes"]))
+        self._end(Status.STOPPED if reason == "stopped" else Status.FINISHED, reason=reason)
 
 
-def float32_twin(generator, config: TrainConfig, shape: tuple[int, ...]):
+def float32_twin(generator, config: TrainConfig, shape: tuple[int, ...], num_classes: int | None = None):
     """`generator` itself if it computes in float32, else a float32 copy with its weights (which are
     float32 in mixed precision too): generator.keras then loads and runs the same on any machine."""
     from gan_core.models import build_models
 
     if generator.dtype_policy.name == "float32":
         return generator
-    twin, _ = build_models(config.preset, config.latent_dim, shape)
+    twin, _ = build_models(config.preset, config.latent_dim, shape, num_classes=num_classes)
     twin.set_weights(generator.get_weights())
     return twin
-
-
-class _Throughput:
-    """Images per second over the last few seconds of training (pauses excluded)."""
-
-    def __init__(self, batch_size: int, window: float = 5.0):
-        self.batch = batch_size
-        self.window = window
-        self._marks: deque[tuple[float, int]] = deque()
-
-    def reset(self, step: int) -> None:
-        self._marks.clear()
-        self._marks.append((time.monotonic(), step))
-
-    def rate(self, step: int) -> float | None:
-        now = time.monotonic()
-        self._marks.append((now, step))
-        while len(self._marks) > 2 and now - self._marks[1][0] >= self.window:
-            self._marks.popleft()
-        (t0, s0), (t1, s1) = self._marks[0], self._marks[-1]
-        return (s1 - s0) * self.batch / (t1 - t0) if t1 > t0 and s1 > s0 else None

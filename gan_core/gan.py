@@ -1,4 +1,5 @@
-"""The GAN step: one compiled function that updates D on real and fake images, then G through D.
+"""The GAN step: one compiled function that updates D on real and fake images, then G through D,
+open to any loss family (losses.py), class labels and an average of G's weights.
 
 By default one forward pass of G and D serves both updates (as in seed 002, the TensorFlow DCGAN
 tutorial): on two CPU cores that is 10-20% faster than the seeds 001/003 order of a separate
@@ -16,33 +17,18 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-# What one step reports, in this order; the names are used by the metrics file, charts and tests.
-METRICS = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")
-
-
-def bce(labels: tf.Tensor, outputs: tf.Tensor, from_logits: bool) -> tf.Tensor:
-    """Mean binary cross-entropy of D's outputs (logits or probabilities) against 0/1 labels."""
-    return tf.reduce_mean(keras.losses.binary_crossentropy(labels, outputs, from_logits=from_logits))
-
-
-def discriminator_loss(real_output, fake_output, from_logits: bool) -> tf.Tensor:
-    """D wants real -> 1 and fake -> 0; the mean of the two halves, as when both are one batch."""
-    real_loss = bce(tf.ones_like(real_output), real_output, from_logits)
-    fake_loss = bce(tf.zeros_like(fake_output), fake_output, from_logits)
-    return 0.5 * (real_loss + fake_loss)
-
-
-def generator_loss(fake_output, from_logits: bool) -> tf.Tensor:
-    """Non-saturating loss: G wants D to call its images real."""
-    return bce(tf.ones_like(fake_output), fake_output, from_logits)
+from gan_core.latent import Sampler
+from gan_core.losses import LOSSES, LossFamily, make_loss
 
 
 class GAN:
-    """Owns both networks and both optimisers and one compiled `train_step(real_images)`.
+    """Owns both networks, both optimisers, G's average and one compiled `train_step((images, labels))`.
 
-    `real_images` holds `d_steps * batch_size` images: each discriminator update takes its own
-    slice. Metrics are summed into variables on the device; `read_metrics()` pulls their mean
-    since the last read, so nothing leaves the graph on steps nobody looks at.
+    Each batch holds `d_updates * batch_size` images: each discriminator update takes its own
+    slice. Metrics (named by the loss family) are summed into variables on the device;
+    `read_metrics()` pulls their mean since the last read, so nothing leaves the graph on steps
+    nobody looks at. With `ema_generator`, its weights follow an exponential moving average of
+    G's inside the step (Yazici et al. 2019), and samples come from it.
     """
 
     def __init__(
@@ -50,48 +36,64 @@ class GAN:
         generator: keras.Model,
         discriminator: keras.Model,
         *,
+        loss: LossFamily,
         latent_dim: int,
-        from_logits: bool,
         g_optimizer: keras.optimizers.Optimizer,
         d_optimizer: keras.optimizers.Optimizer,
-        d_steps: int = 1,
+        d_updates: int = 1,
+        conditional: bool = False,
+        ema_generator: keras.Model | None = None,
+        ema_decay: float = 0.999,
         seed: int = 0,
         jit_compile: bool = True,
         shared_forward: bool = True,
     ):
         self.generator = generator
         self.discriminator = discriminator
+        self.loss = loss
         self.latent_dim = latent_dim
-        self.from_logits = from_logits
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
-        self.d_steps = d_steps
+        self.d_updates = d_updates
+        self.conditional = conditional
+        self.ema_generator = ema_generator
+        self.ema_decay = ema_decay
         self.shared_forward = shared_forward  # False: G's update takes its own pass after D's (seeds 001/003)
+        self.metric_names = loss.names
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Build the optimisers' slots now: variables must not be created inside the compiled step.
         g_optimizer.build(generator.trainable_variables)
         d_optimizer.build(discriminator.trainable_variables)
-        self._sums = tf.Variable(tf.zeros(len(METRICS)), trainable=False, name="metric_sums")
+        if ema_generator is not None:
+            ema_generator.set_weights(generator.get_weights())
+        self._sums = tf.Variable(tf.zeros(len(self.metric_names)), trainable=False, name="metric_sums")
         self._count = tf.Variable(0, trainable=False, name="metric_count")
         self._first_nonfinite = tf.Variable(-1, dtype=tf.int64, trainable=False, name="first_nonfinite")
-        self.steps_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps_done")
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # steps trained so far
         self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
         # Without XLA for the whole step, XLA still fuses the optimisers' updates: each is a dozen
         # small elementwise ops on every weight (12-14% faster for dense-bn in bfloat16, measured in turns).
-        self._apply_d = self._fused_update(d_optimizer, discriminator, enabled=not jit_compile)
-        self._apply_g = self._fused_update(g_optimizer, generator, enabled=not jit_compile)
+        fuse = not jit_compile
+        self._apply_d = self._maybe_fused(self._updater(d_optimizer, discriminator), fuse)
+        self._apply_g = self._maybe_fused(self._updater(g_optimizer, generator), fuse)
+        self._update_ema = self._maybe_fused(self._average_generator, fuse)
         self._train_steps = tf.function(self._train_steps_loop)
+        self._sampler: Sampler | None = None
 
     @staticmethod
-    def _fused_update(optimizer, model, enabled: bool):
-        """grads -> optimizer update of `model`'s trainable variables, compiled with XLA when enabled."""
+    def _updater(optimizer, model):
         variables = model.trainable_variables
 
         def apply(grads):
             optimizer.apply_gradients(zip(grads, variables))
 
-        return tf.function(apply, jit_compile=True) if enabled else apply
+        return apply
 
+    @staticmethod
+    def _maybe_fused(fn, enabled: bool):
+        return tf.function(fn, jit_compile=True) if enabled else fn
+
+    # ------------------------------------------------------------------ training
     def train_steps(self, batches, steps: int) -> None:
         """`steps` training steps on batches from the tf.data iterator `batches`, in one call.
 
@@ -103,73 +105,101 @@ class GAN:
         for _ in tf.range(steps):
             self.train_step(next(batches))
 
-    def discriminate(self, images: tf.Tensor) -> tf.Tensor:
+    def discriminate(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """D's outputs in float32, whatever precision D computes in: losses and metrics need it."""
-        return tf.cast(self.discriminator(images, training=True), tf.float32)
+        inputs = [images, labels] if self.conditional else images
+        return tf.cast(self.discriminator(inputs, training=True), tf.float32)
 
-    def probability(self, outputs: tf.Tensor) -> tf.Tensor:
-        return tf.sigmoid(outputs) if self.from_logits else outputs
+    def _generate(self, noise: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        return self.generator([noise, labels] if self.conditional else noise, training=True)
 
-    def _discriminator_step(self, real: tf.Tensor, batch_size) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """One update of D on `real` and on fresh fakes; returns (d_loss, real_output, fake_output)."""
-        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+    def _noise(self, batch_size) -> tf.Tensor:
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        """The mean over the global batch: under a tf.distribute strategy each replica divides by
+        the global batch size, so summing the replicas' gradients gives the global mean's."""
+        return tf.nn.compute_average_loss(per_example)
+
+    def _d_objective(self, real, fake, labels, real_out, fake_out):
+        """(D's loss with its regulariser, the regulariser per example or None)."""
+        penalty = self.loss.penalty(lambda x: self.discriminate(x, labels), real, fake)
+        per_example = self.loss.d_loss(real_out, fake_out)
+        if penalty is not None:
+            per_example += penalty
+        return self._average(per_example), penalty
+
+    def _discriminator_step(self, real, labels, batch_size):
+        """One update of D on `real` and on fresh fakes of the same classes."""
         with tf.GradientTape() as tape:
-            fake = self.generator(noise, training=True)
-            real_output = self.discriminate(real)
-            fake_output = self.discriminate(fake)
-            d_loss = discriminator_loss(real_output, fake_output, self.from_logits)
+            fake = self._generate(self._noise(batch_size), labels)
+            real_out, fake_out = self.discriminate(real, labels), self.discriminate(fake, labels)
+            d_loss, penalty = self._d_objective(real, fake, labels, real_out, fake_out)
         self._apply_d(tape.gradient(d_loss, self.discriminator.trainable_variables))
-        return d_loss, real_output, fake_output
+        return d_loss, real_out, fake_out, penalty
 
-    def _train_step(self, real_images: tf.Tensor) -> dict[str, tf.Tensor]:
-        batch_size = tf.shape(real_images)[0] // self.d_steps
+    def _train_step(self, batch: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        images, labels = batch
+        batch_size = tf.shape(images)[0] // self.d_updates
         shared = self.shared_forward
-        real_slices = [real_images[i * batch_size : (i + 1) * batch_size] for i in range(self.d_steps)]
+        parts = [
+            (images[i * batch_size : (i + 1) * batch_size], labels[i * batch_size : (i + 1) * batch_size])
+            for i in range(self.d_updates)
+        ]
 
         # Train the discriminator (the last update joins the generator's pass when it is shared)
-        for real in real_slices[:-1] if shared else real_slices:
-            d_loss, real_output, fake_output = self._discriminator_step(real, batch_size)
+        for real, y in parts[:-1] if shared else parts:
+            d_loss, real_out, fake_out, penalty = self._discriminator_step(real, y, batch_size)
 
-        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        real, y = parts[-1]  # G draws the classes of the last real batch: the data's class balance
+        noise = self._noise(batch_size)
         if shared:
             # One forward pass serves both updates, as in seed 002: D's gradients come from d_loss;
             # G's come from g_loss through D, whose weights g_loss never updates (the "frozen" D).
             with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-                fake = self.generator(noise, training=True)
-                real_output = self.discriminate(real_slices[-1])
-                fake_output = self.discriminate(fake)
-                d_loss = discriminator_loss(real_output, fake_output, self.from_logits)
-                g_loss = generator_loss(fake_output, self.from_logits)
+                fake = self._generate(noise, y)
+                real_out, fake_out = self.discriminate(real, y), self.discriminate(fake, y)
+                d_loss, penalty = self._d_objective(real, fake, y, real_out, fake_out)
+                g_loss = self._average(self.loss.g_loss(fake_out))
             d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
             g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
             self._apply_d(d_grads)
         else:
             # Train the generator through the just-updated D with fresh noise (seeds 001 and 003)
             with tf.GradientTape() as g_tape:
-                g_loss = generator_loss(self.discriminate(self.generator(noise, training=True)), self.from_logits)
+                g_loss = self._average(self.loss.g_loss(self.discriminate(self._generate(noise, y), y)))
             g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
         # (do not update the discriminator's weights)
         self._apply_g(g_grads)
 
-        p_real, p_fake = self.probability(real_output), self.probability(fake_output)
-        values = {
-            "d_loss": d_loss,
-            "g_loss": g_loss,
-            "d_acc_real": tf.reduce_mean(tf.cast(p_real > 0.5, tf.float32)),
-            "d_acc_fake": tf.reduce_mean(tf.cast(p_fake < 0.5, tf.float32)),
-            "d_real": tf.reduce_mean(p_real),
-            "d_fake": tf.reduce_mean(p_fake),
-        }
-        stacked = tf.stack([tf.cast(values[k], tf.float32) for k in METRICS])
+        # Average the generator's weights
+        if self.ema_generator is not None:
+            self._update_ema()
+
+        values = {"d_loss": d_loss, "g_loss": g_loss, **self.loss.metrics(real_out, fake_out, penalty)}
+        self._record(values)
+        return values
+
+    def _average_generator(self):
+        """avg <- d * avg + (1 - d) * w for every weight of G (BatchNorm's statistics too), with the
+        decay warmed up as d = min(decay, (1 + t) / (10 + t)) so early samples are not a blur of
+        the untrained start (t: steps trained before this one)."""
+        t = tf.cast(self.step, tf.float32)
+        decay = tf.minimum(tf.constant(self.ema_decay, tf.float32), (1.0 + t) / (10.0 + t))
+        for average, weight in zip(self.ema_generator.weights, self.generator.weights):
+            average.assign(decay * average + (1.0 - decay) * tf.cast(weight, average.dtype))
+
+    def _record(self, values: dict[str, tf.Tensor]) -> None:
+        stacked = tf.stack([tf.cast(values[k], tf.float32) for k in self.metric_names])
         self._sums.assign_add(stacked)
         self._count.assign_add(1)
         finite = tf.reduce_all(tf.math.is_finite(stacked[:2]))
         self._first_nonfinite.assign(
-            tf.where(finite | (self._first_nonfinite >= 0), self._first_nonfinite, self.steps_done + 1)
+            tf.where(finite | (self._first_nonfinite >= 0), self._first_nonfinite, self.step + 1)
         )
-        self.steps_done.assign_add(1)
-        return values
+        self.step.assign_add(1)
 
+    # ------------------------------------------------------------------ reading
     def read_metrics(self) -> dict[str, float] | None:
         """Mean of each metric over the steps since the last read (None if there were none)."""
         count = int(self._count.numpy())
@@ -178,35 +208,61 @@ class GAN:
         sums = self._sums.numpy() / count
         self._sums.assign(tf.zeros_like(self._sums))
         self._count.assign(0)
-        return {name: float(v) for name, v in zip(METRICS, sums)}
+        return {name: float(v) for name, v in zip(self.metric_names, sums)}
 
     def first_nonfinite_step(self) -> int | None:
-        """The step (1-based, counted by `steps_done`) where a loss first became NaN or inf."""
+        """The step (1-based, counted by `step`) where a loss first became NaN or inf."""
         step = int(self._first_nonfinite.numpy())
         return step if step >= 0 else None
 
-    def generate(self, noise, batch_size: int = 256):
-        """float32 images for `noise` in inference mode (BatchNorm uses its moving averages)."""
-        out = [self.generator(noise[i : i + batch_size], training=False) for i in range(0, len(noise), batch_size)]
-        return tf.cast(tf.concat(out, axis=0), tf.float32).numpy()
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """What samples, quality figures and the exported file come from: G's average when on."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    @property
+    def sampler(self) -> Sampler:
+        if self._sampler is None:
+            self._sampler = Sampler(self.sampling_generator)
+        return self._sampler
 
 
-def build_gan(config, image_shape) -> GAN:
-    """The GAN for a `TrainConfig` and an image shape (H, W, C)."""
-    from gan_core.models import PRESETS, build_models
+def build_gan(config, image_shape, num_classes: int | None = None) -> GAN:
+    """The GAN for a `TrainConfig`, an image shape (H, W, C) and, when conditional, the number of classes.
 
-    config = config.resolved()  # one place decides the preset's defaults: precision, XLA, optimiser
+    Everything that owns a variable (both networks, G's average, both optimisers, the metric
+    accumulators) is created in this call: a tf.distribute strategy wraps it in its scope."""
+    from gan_core.models import PRESETS, build_models, for_this_machine
+
+    config = for_this_machine(config)  # one place decides the defaults: optimiser, precision, XLA
+    if config.conditional and not num_classes:
+        raise ValueError("a conditional GAN needs the number of classes; the dataset has no labels")
     preset = PRESETS[config.preset]
+    logits = preset.from_logits or LOSSES[config.loss].needs_logits or config.conditional
+    loss = make_loss(config.loss, from_logits=logits, gp_weight=config.gp_weight)
+    classes = num_classes if config.conditional else None
     keras.utils.set_random_seed(config.seed)
-    generator, discriminator = build_models(config.preset, config.latent_dim, image_shape, config.precision)
+    generator, discriminator = build_models(
+        config.preset, config.latent_dim, image_shape, config.precision, logits=logits, num_classes=classes
+    )
+    ema_generator = None
+    if config.ema:  # in float32: it only samples, and exports as it is
+        ema_generator, _ = build_models(config.preset, config.latent_dim, image_shape, num_classes=classes)
+
+    def adam(learning_rate):
+        return keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
+
     return GAN(
         generator,
         discriminator,
+        loss=loss,
         latent_dim=config.latent_dim,
-        from_logits=preset.from_logits,
-        g_optimizer=keras.optimizers.Adam(config.g_learning_rate, beta_1=config.beta_1),
-        d_optimizer=keras.optimizers.Adam(config.d_learning_rate, beta_1=config.beta_1),
-        d_steps=config.d_steps,
+        g_optimizer=adam(config.g_learning_rate),
+        d_optimizer=adam(config.d_learning_rate),
+        d_updates=config.d_updates,
+        conditional=config.conditional,
+        ema_generator=ema_generator,
+        ema_decay=config.ema,
         seed=config.seed,
         jit_compile=config.jit_compile,
         shared_forward=preset.shared_forward,

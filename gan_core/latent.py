@@ -83,3 +83,90 @@ def walk(a: np.ndarray, b: np.ndarray, frames: int, method: str = "slerp") -> np
     if method not in ("lerp", "slerp"):
         raise ValueError(f"method must be 'lerp' or 'slerp' (got {method!r})")
     return (slerp if method == "slerp" else lerp)(a, b, np.linspace(0.0, 1.0, frames))
+
+
+# ------------------------------------------------------------------ drawing from a generator
+class Sampler:
+    """The one way anything draws images from a generator: grids, quality, explorer, CLI, export.
+
+    `sampler(noise)` for an unconditional generator, `sampler(noise, labels)` for a conditional
+    one (G(noise, label), see models.conditional_generator); float32 images in [-1, 1], whatever
+    precision the generator computes in. One traced call serves every batch size.
+
+    `labels` may also be class weights of shape (N, num_classes), e.g. (1 - t) * one_hot(a) +
+    t * one_hot(b): the generator's network then sees that mix where it saw a one-hot vector,
+    which is how the explorer walks from one class to another with the same noise.
+    """
+
+    def __init__(self, generator, batch_size: int = 256):
+        import tensorflow as tf
+
+        self.generator = generator
+        self.batch_size = batch_size
+        self.conditional = len(generator.inputs) == 2
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.num_classes = num_classes_of(generator)
+        self.image_shape = tuple(int(s) for s in generator.output_shape[1:])
+        noise_spec = tf.TensorSpec((None, self.latent_dim), tf.float32)
+        if self.conditional:
+            self._call = tf.function(
+                lambda z, y: tf.cast(generator([z, y], training=False), tf.float32),
+                input_signature=[noise_spec, tf.TensorSpec((None,), tf.int32)],
+            )
+            body = next(layer for layer in generator.layers if hasattr(layer, "layers"))  # the preset's G
+            self._call_mixed = tf.function(
+                lambda z, c: tf.cast(body(tf.concat([z, c], axis=1), training=False), tf.float32),
+                input_signature=[noise_spec, tf.TensorSpec((None, self.num_classes), tf.float32)],
+            )
+        else:
+            self._call = tf.function(
+                lambda z: tf.cast(generator(z, training=False), tf.float32), input_signature=[noise_spec]
+            )
+
+    def __call__(self, noise: np.ndarray, labels: np.ndarray | int | None = None) -> np.ndarray:
+        noise = np.ascontiguousarray(noise, dtype="float32").reshape(-1, self.latent_dim)
+        if not self.conditional:
+            if labels is not None:
+                raise ValueError("this generator is unconditional: it cannot be asked for a class")
+            return self._batched(noise)
+        if labels is None:
+            raise ValueError(f"this generator is conditional: give a class (0..{self.num_classes - 1}) per image")
+        if np.ndim(labels) == 2:  # class weights, one row per image
+            weights = np.ascontiguousarray(labels, dtype="float32")
+            if weights.shape != (len(noise), self.num_classes):
+                raise ValueError(f"class weights must have shape ({len(noise)}, {self.num_classes}) (got {weights.shape})")
+            return self._batched(noise, weights, call=self._call_mixed)
+        labels = np.broadcast_to(np.asarray(labels, dtype="int32"), (len(noise),))
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(f"classes must be between 0 and {self.num_classes - 1} (got {labels.min()}..{labels.max()})")
+        return self._batched(noise, labels)
+
+    def balanced_labels(self, n: int) -> np.ndarray | None:
+        """0, 1, ..., K-1, 0, 1, ...: n labels covering the classes evenly (None if unconditional)."""
+        return np.arange(n, dtype="int32") % self.num_classes if self.conditional else None
+
+    def grid(self, noise: np.ndarray) -> np.ndarray:
+        """The sample grid: one image per noise vector, or for a conditional generator one row per
+        class, each column one noise vector (the same noise across classes)."""
+        if not self.conditional:
+            return make_grid(self(noise))
+        cols = max(1, len(noise) // self.num_classes)
+        z = np.tile(noise[:cols], (self.num_classes, 1))
+        return make_grid(self(z, np.repeat(np.arange(self.num_classes), cols)), ncols=cols)
+
+    def _batched(self, *arrays: np.ndarray, call=None) -> np.ndarray:
+        call = call or self._call
+        n, step = len(arrays[0]), self.batch_size
+        if n == 0:
+            return np.zeros((0, *self.image_shape), "float32")
+        return np.concatenate([call(*(a[i : i + step] for a in arrays)).numpy() for i in range(0, n, step)])
+
+
+def num_classes_of(generator) -> int | None:
+    """How many classes a conditional generator draws (its one-hot layer's size), None if unconditional."""
+    if len(generator.inputs) != 2:
+        return None
+    for layer in generator.layers:
+        if layer.__class__.__name__ == "CategoryEncoding":
+            return int(layer.num_tokens)
+    raise ValueError("this model takes two inputs but has no class one-hot layer: it is not one of our generators")

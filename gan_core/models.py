@@ -1,13 +1,18 @@
 """Architecture presets: one per seed recipe in shared/seeds, plus a tiny one for tests.
 
-Each preset keeps its seed's layers, activations and optimiser settings; what it does not keep
+Each preset keeps its recipe's layers, activations and optimiser settings; what it does not keep
 is the seed's Keras 2 training loop (see gan.py for why). Presets build for the dataset's image
 shape: 28x28x1 as in the seeds, and also other sizes such as 32x32x3, or refuse with PresetError.
+
+A discriminator ends in a sigmoid where its recipe does; loss families that need raw scores, and
+conditional runs, get the same network without it (`logits=True`). Conditional networks wrap a
+preset's own (`conditional_generator`, `projection_discriminator`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import platform
 from collections.abc import Callable, Iterator
@@ -18,7 +23,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from gan_core.config import PRECISIONS
+from gan_core.config import PRECISIONS, TrainConfig
 
 Shape = tuple[int, int, int]
 
@@ -30,11 +35,11 @@ class PresetError(ValueError):
 @dataclass(frozen=True)
 class Preset:
     name: str
-    seed: str  # which seed document the recipe comes from ("000".."003"), or "" for ours
+    recipe: str  # which seed document the recipe comes from ("000".."003"), or "" for ours
     description: str
     make_generator: Callable[[int, Shape], keras.Model]
-    make_discriminator: Callable[[Shape], keras.Model]
-    from_logits: bool  # True: D outputs a logit; False: D outputs a sigmoid probability
+    make_discriminator: Callable[..., keras.Model]  # (shape, logits: bool) -> D
+    from_logits: bool  # the recipe's D: True outputs a logit, False a sigmoid probability
     g_learning_rate: float = 2e-4
     d_learning_rate: float = 2e-4
     beta_1: float = 0.5
@@ -56,6 +61,16 @@ class Preset:
     def jit_for(self, precision: str) -> bool:
         """XLA or not, when the config leaves it open: XLA on this CPU computes bfloat16 slower."""
         return self.jit_compile and precision == "float32"
+
+
+def for_this_machine(config: TrainConfig) -> TrainConfig:
+    """`config` resolved, with the precision and XLA choice this machine trains the preset best in
+    where the config leaves them open. The engine calls it where it builds the networks."""
+    config = config.resolved()
+    preset = PRESETS[config.preset]
+    precision = config.precision or preset.precision()
+    jit = config.jit_compile if config.jit_compile is not None else preset.jit_for(precision)
+    return dataclasses.replace(config, precision=precision, jit_compile=jit)
 
 
 @functools.cache
@@ -119,14 +134,14 @@ def dense_conv_generator(latent_dim: int, shape: Shape) -> keras.Model:
     return _dense_generator(latent_dim, shape, [256], lambda: [], "dense_conv_generator")
 
 
-def dense_conv_discriminator(shape: Shape) -> keras.Model:
+def dense_conv_discriminator(shape: Shape, logits: bool = False) -> keras.Model:
     model = keras.Sequential([keras.Input(shape)], name="dense_conv_discriminator")
     for filters in (32, 64, 128, 256):
         model.add(layers.Conv2D(filters, 3, strides=2, padding="same"))
         model.add(layers.LeakyReLU(0.2))
     model.add(layers.Flatten())
     model.add(layers.Dropout(0.4))
-    model.add(layers.Dense(1, activation="sigmoid"))
+    model.add(layers.Dense(1, activation=None if logits else "sigmoid"))
     return model
 
 
@@ -146,8 +161,8 @@ def dense_relu_generator(latent_dim: int, shape: Shape) -> keras.Model:
     )
 
 
-def dense_relu_discriminator(shape: Shape) -> keras.Model:
-    return _dense_discriminator(shape, [512, 256], layers.ReLU, "dense_relu_discriminator", init="he_normal")
+def dense_relu_discriminator(shape: Shape, logits: bool = False) -> keras.Model:
+    return _dense_discriminator(shape, [512, 256], layers.ReLU, "dense_relu_discriminator", logits, init="he_normal")
 
 
 # --- seed 002: DCGAN (TensorFlow tutorial) ---------------------------------------------------
@@ -177,7 +192,7 @@ def dcgan_generator(latent_dim: int, shape: Shape) -> keras.Model:
     )
 
 
-def dcgan_discriminator(shape: Shape) -> keras.Model:
+def dcgan_discriminator(shape: Shape, logits: bool = True) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input(shape),
@@ -188,7 +203,7 @@ def dcgan_discriminator(shape: Shape) -> keras.Model:
             layers.LeakyReLU(),
             layers.Dropout(0.3),
             layers.Flatten(),
-            layers.Dense(1),  # a logit: the seed's loss is BCE(from_logits=True)
+            layers.Dense(1, activation=None if logits else "sigmoid"),  # the seed's: a logit, BCE(from_logits=True)
         ],
         name="dcgan_discriminator",
     )
@@ -204,8 +219,8 @@ def dense_bn_generator(latent_dim: int, shape: Shape) -> keras.Model:
     return _dense_generator(latent_dim, shape, [256, 512, 1024], block, "dense_bn_generator")
 
 
-def dense_bn_discriminator(shape: Shape) -> keras.Model:
-    return _dense_discriminator(shape, [512, 256], lambda: layers.LeakyReLU(0.2), "dense_bn_discriminator")
+def dense_bn_discriminator(shape: Shape, logits: bool = False) -> keras.Model:
+    return _dense_discriminator(shape, [512, 256], lambda: layers.LeakyReLU(0.2), "dense_bn_discriminator", logits)
 
 
 # --- ours: a model small enough to test the engine in seconds --------------------------------
@@ -215,8 +230,8 @@ def tiny_generator(latent_dim: int, shape: Shape) -> keras.Model:
     return _dense_generator(latent_dim, shape, [32], lambda: [layers.ReLU()], "tiny_generator")
 
 
-def tiny_discriminator(shape: Shape) -> keras.Model:
-    return _dense_discriminator(shape, [32], lambda: layers.LeakyReLU(0.2), "tiny_discriminator", logits=True)
+def tiny_discriminator(shape: Shape, logits: bool = True) -> keras.Model:
+    return _dense_discriminator(shape, [32], lambda: layers.LeakyReLU(0.2), "tiny_discriminator", logits)
 
 
 PRESETS: dict[str, Preset] = {
@@ -280,11 +295,52 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# --- conditional networks ----------------------------------------------------------------------
+# The class reaches G as a one-hot vector concatenated to the noise: every preset's generator
+# starts with a Dense layer, on which a one-hot input is exactly a learned per-class bias (what an
+# embedding would give), with no new layer type and the preset's generator left as it is.
+# The class reaches D by projection (Miyato & Koyama 2018, cGANs with projection discriminator):
+# score = head(features(x)) + <embed(y), features(x)>. Concatenating the label to D's input works
+# for dense presets only and trains worse; projection fits any preset with a linear last layer,
+# which all have, and it is what SNGAN and BigGAN use.
+
+
+def conditional_generator(body: keras.Model, latent_dim: int, num_classes: int) -> keras.Model:
+    """G(noise, label): the preset's generator `body`, built for latent_dim + num_classes inputs."""
+    noise = keras.Input((latent_dim,), name="noise")
+    label = keras.Input((), dtype="int32", name="label")
+    one_hot = layers.CategoryEncoding(num_classes, output_mode="one_hot", name="label_one_hot")(label)
+    images = body(layers.Concatenate(name="noise_and_label")([noise, one_hot]))
+    return keras.Model([noise, label], images, name=f"conditional_{body.name}")
+
+
+def projection_discriminator(body: keras.Model, shape: Shape, num_classes: int) -> keras.Model:
+    """D(image, label): the preset's discriminator `body` (built with logits) split into its
+    features and its last Dense layer, plus a class embedding projected onto the features."""
+    image = keras.Input(shape, name="image")
+    label = keras.Input((), dtype="int32", name="label")
+    x = image
+    for layer in body.layers[:-1]:
+        x = layer(x)
+    head = body.layers[-1]
+    embedded = layers.Embedding(num_classes, int(x.shape[-1]), name="label_embedding")(label)
+    score = layers.Add(name="score")([head(x), layers.Dot(axes=1, name="projection")([embedded, x])])
+    return keras.Model([image, label], score, name=f"projection_{body.name}")
+
+
 def build_models(
-    preset: str, latent_dim: int, shape: Shape, precision: str = "float32"
+    preset: str,
+    latent_dim: int,
+    shape: Shape,
+    precision: str = "float32",
+    *,
+    logits: bool | None = None,
+    num_classes: int | None = None,
 ) -> tuple[keras.Model, keras.Model]:
     """The preset's (generator, discriminator) for images of `shape` (H, W, C).
 
+    `logits`: True builds D without a final sigmoid, False with one, None as its recipe does.
+    `num_classes`: build the conditional pair, G(noise, label) and D(image, label).
     With precision "mixed_bfloat16" the layers compute in bfloat16 and keep float32 weights, and
     the networks' outputs are bfloat16: cast them before losses or images."""
     if preset not in PRESETS:
@@ -295,5 +351,12 @@ def build_models(
     if precision not in PRECISIONS:
         raise PresetError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     p = PRESETS[preset]
+    logits = p.from_logits if logits is None else logits
     with dtype_policy(precision):
-        return p.make_generator(latent_dim, shape), p.make_discriminator(shape)
+        if num_classes is None:
+            return p.make_generator(latent_dim, shape), p.make_discriminator(shape, logits=logits)
+        if num_classes < 2:
+            raise PresetError(f"a conditional GAN needs at least 2 classes (got {num_classes})")
+        generator = conditional_generator(p.make_generator(latent_dim + num_classes, shape), latent_dim, num_classes)
+        discriminator = projection_discriminator(p.make_discriminator(shape, logits=True), shape, num_classes)
+        return generator, discriminator

@@ -238,12 +238,14 @@ def _figures(features: np.ndarray, probabilities: np.ndarray, mu: np.ndarray, si
     }
 
 
-def score_images(images, real_images=None, n: int = QUALITY_N, seed: int = 0) -> dict:
+def score_images(images, real_images=None, n: int = QUALITY_N, seed: int = 0, asked=None) -> dict:
     """Figures for the first `n` of `images` (28x28x1 in [-1, 1]) against real digits.
 
     `real_images`: the real digits to compare with (their first n); by default a fixed sample of
     n bundled digits chosen by `seed`, whose statistics are cached. Fewer than n images is an
-    error rather than a silently different n: FD at another n is not comparable.
+    error rather than a silently different n: FD at another n is not comparable. `asked`: the
+    class each image was drawn as (a conditional generator); adds `class_accuracy`, the share
+    the classifier reads as the class asked for.
     """
     n = _check_n(n)
     if len(images) < n:
@@ -257,7 +259,10 @@ def score_images(images, real_images=None, n: int = QUALITY_N, seed: int = 0) ->
         if len(real_images) < n:
             raise QualityError(f"real_images needs at least {n} images (got {len(real_images)})")
         mu, sigma = _statistics(classifier.features(real_images[:n]))
-    return _figures(features, probabilities, mu, sigma)
+    figures = _figures(features, probabilities, mu, sigma)
+    if asked is not None:
+        figures["class_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == np.asarray(asked)[:n]))
+    return figures
 
 
 @functools.lru_cache(maxsize=8)
@@ -278,24 +283,29 @@ def real_reference(n: int = QUALITY_N, seed: int = 0) -> dict:
     return figures
 
 
-def generate(generator, n: int, seed: int = 0) -> np.ndarray:
-    """n images from the fixed noise `fixed_noise(n, latent_dim, seed)`, in inference mode."""
-    from gan_core.latent import fixed_noise
+def generate(sampler, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """(images, classes asked): n images from the fixed noise `fixed_noise(n, latent_dim, seed)`,
+    in inference mode; a conditional generator is asked for every class in turn (else None).
+    `sampler` is a `latent.Sampler` (a bare generator is wrapped in one)."""
+    from gan_core.latent import Sampler, fixed_noise
 
-    noise = fixed_noise(n, int(generator.input_shape[-1]), seed)
-    batches = (generator(noise[i : i + BATCH], training=False) for i in range(0, n, BATCH))
-    return np.concatenate([np.asarray(b, np.float32) for b in batches])  # float32 from a bfloat16 generator too
+    sampler = sampler if isinstance(sampler, Sampler) else Sampler(sampler, BATCH)
+    labels = sampler.balanced_labels(n)
+    return sampler(fixed_noise(n, sampler.latent_dim, seed), labels), labels
 
 
 def score_generator(generator, n: int = QUALITY_N, seed: int = 0) -> dict:
     """Figures for n images of a 28x28x1 generator (same noise every call, so calls compare)."""
+    from gan_core.latent import Sampler
+
     n = _check_n(n)
-    shape = tuple(generator.output_shape[1:])
-    if shape != IMAGE_SHAPE:
+    sampler = generator if isinstance(generator, Sampler) else Sampler(generator, BATCH)
+    if sampler.image_shape != IMAGE_SHAPE:
         raise QualityError(
-            f"the digit classifier judges 28x28x1 images; this generator makes {'x'.join(map(str, shape))}"
+            f"the digit classifier judges 28x28x1 images; this generator makes {'x'.join(map(str, sampler.image_shape))}"
         )
-    return score_images(generate(generator, n, seed), n=n, seed=seed)
+    images, labels = generate(sampler, n, seed)
+    return score_images(images, n=n, seed=seed, asked=labels)
 
 
 def applies_to(dataset: str, image_shape) -> tuple[bool, str]:
@@ -476,7 +486,7 @@ def time_scoring(preset: str = "dense-bn", n: int = QUALITY_N, repeats: int = 5)
     classifier = load_classifier()
     for _ in range(repeats):
         t0 = time.perf_counter()
-        images = generate(generator, n)
+        images, _ = generate(generator, n)
         t1 = time.perf_counter()
         features, probabilities = classifier.features_and_probabilities(images)
         t2 = time.perf_counter()

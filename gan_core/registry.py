@@ -29,13 +29,12 @@ class RunActiveError(RuntimeError):
 def describe(run: TrainingRun) -> str:
     """One line naming a run: its preset and dataset, when it started, how far it got."""
     snap = run.snapshot()
-    config = snap["config"]
-    started = snap["started_at"]
+    started = snap.started_at
     since = f"since {time.strftime('%H:%M:%S', time.localtime(started))}" if started else "not started"
-    total = snap["total_steps"]
-    progress = f"step {snap['step']:,}/{total:,}" if total else f"step {snap['step']:,}"
-    name = f"run {snap['run_id']}" if snap["run_id"] else "a run"
-    return f"{name} (preset {config['preset']!r} on {config['dataset']!r}, {snap['status']} {since}, {progress})"
+    total = snap.total_steps
+    progress = f"step {snap.step:,}/{total:,}" if total else f"step {snap.step:,}"
+    name = f"run {snap.run_id}" if snap.run_id else "a run"
+    return f"{name} (preset {snap.config.preset!r} on {snap.config.dataset!r}, {snap.status} {since}, {progress})"
 
 
 class RunRegistry:
@@ -53,11 +52,11 @@ class RunRegistry:
             self._run = run.start()
             return run
 
-    def resume(self, run_dir: str | Path, steps: int | None = None) -> TrainingRun:
-        """Continue a run folder from its latest checkpoint (see `TrainingRun.resume_from`)."""
+    def continue_run(self, run_dir: str | Path, steps: int | None = None) -> TrainingRun:
+        """Continue a run folder from its latest checkpoint (see `TrainingRun.continue_from`)."""
         with self._lock:
             self._refuse_if_active()
-            run = TrainingRun.resume_from(run_dir, steps=steps)
+            run = TrainingRun.continue_from(run_dir, steps=steps)
             self._run = run.start()
             return run
 

@@ -161,6 +161,8 @@ class RunDir:
         tmp.mkdir(parents=True)
         gan.generator.save_weights(tmp / "generator.weights.h5")
         gan.discriminator.save_weights(tmp / "discriminator.weights.h5")
+        if gan.ema_generator is not None:
+            gan.ema_generator.save_weights(tmp / "ema_generator.weights.h5")
         np.savez(
             tmp / "optimizers.npz",
             **{f"g_{i}": v.numpy() for i, v in enumerate(gan.g_optimizer.variables)},
@@ -184,13 +186,17 @@ class RunDir:
         folder = Path(folder)
         gan.generator.load_weights(folder / "generator.weights.h5")
         gan.discriminator.load_weights(folder / "discriminator.weights.h5")
+        if gan.ema_generator is not None:
+            average = folder / "ema_generator.weights.h5"
+            # A checkpoint from before averaging was turned on starts the average at G itself.
+            gan.ema_generator.load_weights(average if average.exists() else folder / "generator.weights.h5")
         with np.load(folder / "optimizers.npz") as saved:
             for prefix, optimizer in (("g", gan.g_optimizer), ("d", gan.d_optimizer)):
                 for i, variable in enumerate(optimizer.variables):
                     variable.assign(saved[f"{prefix}_{i}"])
             gan.seed_generator.state.assign(saved["seed_state"])
         state = json.loads((folder / "state.json").read_text())
-        gan.steps_done.assign(state["step"])
+        gan.step.assign(state["step"])
         return state
 
     def export_generator(self, generator) -> Path:
@@ -271,7 +277,9 @@ def load_generator(path: str | Path):
     from gan_core.models import build_models
 
     config = run.read_config()
-    shape = json.loads((latest[1] / "state.json").read_text())["image_shape"]
-    generator, _ = build_models(config.preset, config.latent_dim, tuple(shape))
-    generator.load_weights(latest[1] / "generator.weights.h5")
+    state = json.loads((latest[1] / "state.json").read_text())
+    classes = state.get("num_classes")
+    generator, _ = build_models(config.preset, config.latent_dim, tuple(state["image_shape"]), num_classes=classes)
+    average = latest[1] / "ema_generator.weights.h5"  # what the run sampled from, when it averaged
+    generator.load_weights(average if average.exists() else latest[1] / "generator.weights.h5")
     return generator

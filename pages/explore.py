@@ -22,7 +22,7 @@ from gan_core.data import DatasetError, load_images
 from gan_core.explorer import DIRECTION_KINDS, Explorer, RealNeighbours
 from gan_core.latent import walk
 from gan_core.runs import RunDir, RunError, list_runs, load_generator
-from pages.common import get_registry, runs_dir
+from app.common import get_registry, runs_dir
 
 UPLOAD = "<upload>"  # the generator picker's option that is not a run id
 CANDIDATES = 16

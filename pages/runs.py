@@ -23,7 +23,7 @@ from gan_core.explorer import scale_for
 from gan_core.latent import png_bytes, upscale
 from gan_core.registry import RunActiveError, RunRegistry
 from gan_core.runs import RunDir, RunError, RunInfo, list_runs
-from pages.common import format_duration, get_registry, runs_dir, status_badge
+from app.common import format_duration, get_registry, runs_dir, status_badge
 
 GRID_PX = 300  # the last sample grid, enlarged to about this width
 # Final metrics shown per run, by their metrics.jsonl names, with their format.

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from gan_core import charts, quality
+from app import charts
+from gan_core import quality
 from gan_core.config import ConfigError, TrainConfig, knobs
 from gan_core.data import DATASETS, DatasetError, image_shape, load_images
 from gan_core.engine import ACTIVE, TrainingRun
@@ -20,7 +21,7 @@ from gan_core.latent import gif_bytes, upscale
 from gan_core.models import PRESETS
 from gan_core.registry import RunActiveError, RunRegistry
 from gan_core.runs import RunError
-from pages.common import enlarged_png, format_duration, get_registry, runs_dir, show_picture, status_badge
+from app.common import enlarged_png, format_duration, get_registry, runs_dir, show_picture, status_badge
 
 POLL_SECONDS = 1.0
 # Each viewer's choice of how often the live view redraws. On a machine that trains and shows the

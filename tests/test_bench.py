@@ -1,4 +1,4 @@
-"""Smoke test of the throughput benchmark (gan_core.bench): every row runs and reports a figure.
+"""Smoke test of the throughput benchmark (benchmarks.bench): every row runs and reports a figure.
 
 Speeds are not asserted: on a shared two-core machine they say nothing about the code.
 """
@@ -11,7 +11,7 @@ import tempfile
 
 import pytest
 
-from gan_core import bench
+from benchmarks import bench
 
 
 @pytest.mark.timeout(180)

@@ -1,9 +1,9 @@
-"""Tests for gan_core.charts: the traces each chart draws, a constant uirevision, empty histories."""
+"""Tests for app.charts: the traces each chart draws, a constant uirevision, empty histories."""
 
 import numpy as np
 import pytest
 
-from gan_core import charts
+from app import charts
 from gan_core.engine import History
 
 EXPECTED = {

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import pages.common
+import app.common
 from gan_core import explorer as ex
 from gan_core.data import load_images
 from gan_core.latent import to_uint8
@@ -195,7 +195,7 @@ def test_the_run_that_just_finished_is_chosen_first(run_path, monkeypatch, media
         shutil.copytree(run_path, runs / name)
     monkeypatch.setenv("GAN_STUDIO_RUNS", str(runs))
     just_finished = SimpleNamespace(run_dir=RunDir(runs / "20000101-000000-a"), active=False)
-    monkeypatch.setattr(pages.common, "get_registry", lambda: SimpleNamespace(current=lambda: just_finished))
+    monkeypatch.setattr(app.common, "get_registry", lambda: SimpleNamespace(current=lambda: just_finished))
     at = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert not at.exception
     assert at.selectbox(key="generator_choice").value == "20000101-000000-a"  # not the newest, b

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import pages.common
+import app.common
 from gan_core.registry import RunActiveError
 from gan_core.runs import RunDir
 
@@ -104,7 +104,7 @@ def test_delete_needs_the_confirmation_and_removes_the_folder(runs):
 
 def test_the_active_run_cannot_be_deleted_or_resumed(runs, monkeypatch):
     active = SimpleNamespace(run_dir=RunDir(runs / RUN_ID))
-    monkeypatch.setattr(pages.common, "get_registry", lambda: FakeRegistry(active=active))
+    monkeypatch.setattr(app.common, "get_registry", lambda: FakeRegistry(active=active))
     at = open_page()
     assert not [b for b in at.button if b.key == f"delete_{RUN_ID}"]
     assert any("stop it on the Train page" in c.value for c in at.caption)
@@ -113,7 +113,7 @@ def test_the_active_run_cannot_be_deleted_or_resumed(runs, monkeypatch):
 
 def test_resume_continues_the_run_to_the_new_total(runs, monkeypatch):
     registry = FakeRegistry()
-    monkeypatch.setattr(pages.common, "get_registry", lambda: registry)
+    monkeypatch.setattr(app.common, "get_registry", lambda: registry)
     at = open_page()
     steps = at.number_input(key=f"resume_steps_{RUN_ID}")
     assert steps.value == 80 and steps.min == 41  # the run ended at its total: by default, as many steps again
@@ -127,7 +127,7 @@ def test_resume_continues_the_run_to_the_new_total(runs, monkeypatch):
 def test_resume_while_another_run_is_active_says_so(runs, monkeypatch, finished_run):
     refusal = RunActiveError(finished_run)
     registry = FakeRegistry(refuse_with=refusal)
-    monkeypatch.setattr(pages.common, "get_registry", lambda: registry)
+    monkeypatch.setattr(app.common, "get_registry", lambda: registry)
     at = open_page()
     at.button(key=f"resume_{RUN_ID}").click().run()
     assert not at.exception

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 import gan_core.data
 from gan_core.config import TrainConfig, knobs
 from gan_core.engine import TrainingRun, columns
-from pages.common import get_registry
+from app.common import get_registry
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(300)

@@ -1,6 +1,6 @@
 """Throughput benchmark: images per second of the seeds' Keras loop, our GAN step, and our engine.
 
-    python -m gan_core.bench [--seconds 20] [--rounds 4] [--presets dense-bn,dcgan] [--batch-size 64]
+    python -m benchmarks.bench [--seconds 20] [--rounds 4] [--presets dense-bn,dcgan] [--batch-size 64]
                              [--browser] [--quick]
 
 Rows, for every preset, in this process, on mnist-sample:
@@ -567,7 +567,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     from gan_core.models import PRESETS
 
     parser = argparse.ArgumentParser(
-        prog="python -m gan_core.bench",
+        prog="python -m benchmarks.bench",
         description="Images per second of the seeds' Keras loop (a), our GAN step (b) "
         "and our engine polled like the Train page (c).",
     )

@@ -1,0 +1,1 @@
+"""Scripts that print measured figures: training speed, browser cost, explorer latency."""
