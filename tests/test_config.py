@@ -33,7 +33,7 @@ def test_explicit_learning_rate_wins_over_the_preset():
         ("g_learning_rate", 0.0, "g_learning_rate must be between 1e-06 and 1 (got 0.0)"),
         ("d_learning_rate", float("nan"), "d_learning_rate must be between 1e-06 and 1 (got nan)"),
         ("beta_1", 1.0, "beta_1 must be between 0 and 0.999 (got 1.0)"),
-        ("d_steps", 0, "d_steps must be between 1 and 10 (got 0)"),
+        ("d_updates", 0, "d_updates must be between 1 and 10 (got 0)"),
         ("steps", 0, "steps must be between 1 and 10000000 (got 0)"),
         ("seed", -1, "seed must be between 0 and 2147483647 (got -1)"),
         ("sample_every", 0, "sample_every must be between 1 and 1000000 (got 0)"),
@@ -60,7 +60,7 @@ def test_npz_dataset_needs_a_path():
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        TrainConfig(batch_size=0, latent_dim=0, d_steps=99).validate()
+        TrainConfig(batch_size=0, latent_dim=0, d_updates=99).validate()
     assert len(err.value.problems) == 3
     assert "batch_size" in str(err.value) and "latent_dim" in str(err.value)
 
@@ -99,18 +99,56 @@ def test_in_range_values_pass_and_out_of_range_values_fail(data):
     assert len(problems) == 1 and problems[0].startswith(f"{field.name} must be")
 
 
-
 def test_precision_is_the_presets_choice_where_the_cpu_computes_bfloat16(monkeypatch):
     from gan_core import models
+    from gan_core.models import for_this_machine
 
     monkeypatch.setattr(models, "native_bfloat16", lambda: True)
-    assert TrainConfig(preset="dense-bn").resolved().precision == "mixed_bfloat16"
-    assert TrainConfig(preset="dense-bn").resolved().jit_compile is False  # XLA computes bfloat16 slower here
-    assert TrainConfig(preset="dense-relu").resolved().precision == "float32"  # measured no faster in bfloat16
-    assert TrainConfig(preset="dense-bn", precision="float32").resolved().jit_compile is True
+    assert for_this_machine(TrainConfig(preset="dense-bn")).precision == "mixed_bfloat16"
+    assert for_this_machine(TrainConfig(preset="dense-bn")).jit_compile is False  # XLA computes bfloat16 slower here
+    assert for_this_machine(TrainConfig(preset="dense-relu")).precision == "float32"  # measured no faster in bfloat16
+    assert for_this_machine(TrainConfig(preset="dense-bn", precision="float32")).jit_compile is True
     monkeypatch.setattr(models, "native_bfloat16", lambda: False)
-    assert TrainConfig(preset="dense-bn").resolved().precision == "float32"
-    assert TrainConfig(preset="dense-bn", precision="mixed_bfloat16").resolved().precision == "mixed_bfloat16"
+    assert for_this_machine(TrainConfig(preset="dense-bn")).precision == "float32"
+    assert for_this_machine(TrainConfig(preset="dense-bn", precision="mixed_bfloat16")).precision == "mixed_bfloat16"
+
+
+def test_resolving_a_config_never_asks_the_machine(monkeypatch):
+    from gan_core import models
+
+    def no(*_):
+        raise AssertionError("resolved() read the machine's CPU flags")
+
+    monkeypatch.setattr(models, "native_bfloat16", no)
+    resolved = TrainConfig(preset="dense-bn").resolved()
+    assert resolved.precision is None and resolved.jit_compile is None
+
+
+def test_the_loss_familys_optimiser_defaults_come_before_the_presets():
+    wgan = TrainConfig(loss="wgan-gp").resolved()  # as in the WGAN-GP paper
+    assert (wgan.g_learning_rate, wgan.d_learning_rate, wgan.beta_1, wgan.beta_2, wgan.d_updates) == (
+        1e-4,
+        1e-4,
+        0.0,
+        0.9,
+        5,
+    )
+    assert TrainConfig(loss="wgan-gp", beta_1=0.5, d_updates=2).resolved().beta_1 == 0.5
+    hinge = TrainConfig(loss="hinge").resolved()
+    assert (hinge.g_learning_rate, hinge.beta_1, hinge.beta_2, hinge.d_updates) == (2e-4, 0.5, 0.999, 1)
+
+
+def test_an_unknown_loss_lists_the_families():
+    from gan_core.config import LOSS_NAMES
+    from gan_core.losses import LOSSES
+
+    assert LOSS_NAMES == tuple(LOSSES)
+    with pytest.raises(ConfigError, match="unknown loss 'wgan'; choose one of: bce, minimax, lsgan, hinge, wgan-gp"):
+        TrainConfig(loss="wgan").validate()
+
+
+def test_config_files_written_before_a_rename_still_load():
+    assert TrainConfig.from_dict({"d_steps": 3}).d_updates == 3
 
 
 def test_unknown_precision_lists_the_valid_ones():

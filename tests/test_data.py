@@ -82,9 +82,20 @@ def test_make_dataset_batches():
     images = np.random.default_rng(0).uniform(-1, 1, (50, 8, 8, 1)).astype(np.float32)
     batches = list(data.make_dataset(images, batch_size=16, seed=1).take(5))
     assert len(batches) == 5  # repeats past one epoch
-    for batch in batches:
+    for batch, labels in batches:
         assert tuple(batch.shape) == (16, 8, 8, 1)
         assert batch.dtype.name == "float32"
+        assert labels.dtype.name == "int32" and labels.numpy().tolist() == [0] * 16  # no labels: all 0
+
+
+def test_make_dataset_keeps_each_image_with_its_label():
+    n = 30
+    images = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1)
+    labels = np.arange(n) % 7
+    for batch, classes in data.make_dataset(images, 10, seed=3, labels=labels).take(4):
+        assert (batch.numpy().ravel().astype(int) % 7).tolist() == classes.numpy().tolist()
+    with pytest.raises(DatasetError, match="29 labels for 30 images"):
+        data.make_dataset(images, 10, seed=3, labels=labels[:-1])
 
 
 def test_make_dataset_epochs_are_shuffled_permutations_and_seeded():
@@ -92,7 +103,7 @@ def test_make_dataset_epochs_are_shuffled_permutations_and_seeded():
     images = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1)
 
     def epochs(seed):
-        return [b.numpy().ravel().astype(int).tolist() for b in data.make_dataset(images, n, seed).take(2)]
+        return [b.numpy().ravel().astype(int).tolist() for b, _ in data.make_dataset(images, n, seed).take(2)]
 
     first, second = epochs(seed=7)
     assert sorted(first) == sorted(second) == list(range(n))  # each epoch sees every image once
@@ -222,7 +233,28 @@ def test_npz_uint8_grayscale(tmp_path):
     assert images[0].min() == 1.0 and images[2].max() == -1.0
     np.testing.assert_allclose(images[1], 51 / 127.5 - 1, atol=1e-6)
     assert data.image_shape("npz", path) == (16, 12, 1)
-    assert data.load_labels("npz") is None
+    assert data.load_labels("npz", path) is None  # no labels array
+
+
+def test_npz_labels_come_with_the_images(tmp_path):
+    x = np.zeros((4, 16, 12), np.uint8)
+    path = save_npz(tmp_path, images=x, labels=np.array([0, 2, 1, 2]))
+    dataset = data.load_dataset("npz", path)
+    assert dataset.labels.tolist() == [0, 2, 1, 2] and dataset.num_classes == 3 and len(dataset) == 4
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.array([0.5, 1, 2, 3]), "labels must be integers, one per image"),
+        (np.array([0, 1, 2]), "has 3 labels for 4 images"),
+        (np.array([0, 1, -1, 2]), "labels must be 0..999"),
+    ],
+)
+def test_bad_npz_labels_are_refused(tmp_path, labels, message):
+    path = save_npz(tmp_path, images=np.zeros((4, 16, 12), np.uint8), labels=labels)
+    with pytest.raises(DatasetError, match=message):
+        data.load_dataset("npz", path)
 
 
 def test_npz_float_unit_range_with_channel(tmp_path):

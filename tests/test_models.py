@@ -5,16 +5,17 @@ import numpy as np
 import pytest
 
 from gan_core.config import TrainConfig
-from gan_core.gan import METRICS, build_gan
+from gan_core.gan import build_gan
+from gan_core.losses import LOSSES
 from gan_core.models import PRESETS, PresetError, build_models
 
-SEED_PRESETS = {"000": "dense-conv", "001": "dense-relu", "002": "dcgan", "003": "dense-bn"}
+RECIPES = {"000": "dense-conv", "001": "dense-relu", "002": "dcgan", "003": "dense-bn"}
 
 
-def test_one_preset_per_seed_recipe_with_the_seed_in_its_description():
-    for seed, name in SEED_PRESETS.items():
-        assert PRESETS[name].seed == seed
-        assert f"Seed {seed}" in PRESETS[name].description
+def test_one_preset_per_seed_recipe_with_the_recipe_in_its_description():
+    for recipe, name in RECIPES.items():
+        assert PRESETS[name].recipe == recipe
+        assert f"Seed {recipe}" in PRESETS[name].description
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -24,6 +25,16 @@ def test_output_shapes(name, shape):
     assert generator.output_shape == (None, *shape)
     assert discriminator.output_shape == (None, 1)
     assert generator.input_shape == (None, 100)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_builds_without_its_sigmoid_and_conditionally(name):
+    _, d = build_models(name, 100, (28, 28, 1), logits=True)
+    assert d.layers[-1].activation.__name__ == "linear"
+    g, d = build_models(name, 100, (28, 28, 1), num_classes=10)
+    assert [tuple(i.shape) for i in g.inputs] == [(None, 100), (None,)] and g.output_shape == (None, 28, 28, 1)
+    assert [tuple(i.shape) for i in d.inputs] == [(None, 28, 28, 1), (None,)] and d.output_shape == (None, 1)
+    assert d.get_layer("projection") is not None  # the class reaches D by projection (models.py says why)
 
 
 def layer_kinds(model):
@@ -74,16 +85,21 @@ def test_shapes_a_preset_cannot_build_are_refused_clearly():
         build_models("vgg", 100, (28, 28, 1))
 
 
+def batch(n: int = 8):
+    """(images, labels) as the data pipeline yields them."""
+    rng = np.random.default_rng(0)
+    return rng.uniform(-1, 1, (n, 28, 28, 1)).astype("float32"), rng.integers(0, 10, n).astype("int32")
+
+
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_one_training_step_gives_finite_metrics_and_changes_both_networks(name):
     config = TrainConfig(preset=name, batch_size=8, jit_compile=False).resolved()
     gan = build_gan(config, (28, 28, 1))
     g_before = [w.numpy().copy() for w in gan.generator.trainable_weights]
     d_before = [w.numpy().copy() for w in gan.discriminator.trainable_weights]
-    real = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
-    gan.train_step(real)
+    gan.train_step(batch())
     metrics = gan.read_metrics()
-    assert set(metrics) == set(METRICS)
+    assert tuple(metrics) == LOSSES["bce"]().names
     assert all(math.isfinite(v) for v in metrics.values())
     assert 0 <= metrics["d_acc_real"] <= 1 and 0 <= metrics["d_fake"] <= 1
     assert any(not np.array_equal(a, w.numpy()) for a, w in zip(g_before, gan.generator.trainable_weights))
@@ -92,16 +108,15 @@ def test_one_training_step_gives_finite_metrics_and_changes_both_networks(name):
 
 
 def test_mixed_bfloat16_computes_in_bfloat16_keeps_float32_weights_and_draws_float32_images():
-    config = TrainConfig(preset="tiny", batch_size=8, precision="mixed_bfloat16", jit_compile=False).resolved()
+    config = TrainConfig(preset="tiny", batch_size=8, precision="mixed_bfloat16", jit_compile=False, ema=0.0).resolved()
     gan = build_gan(config, (28, 28, 1))
     assert keras.config.dtype_policy().name == "float32"  # the bfloat16 policy stayed inside the build
     for model in (gan.generator, gan.discriminator):
         assert {layer.compute_dtype for layer in model.layers} == {"bfloat16"}
         assert {w.dtype for w in model.weights} == {"float32"}
-    real = np.random.default_rng(0).uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
-    gan.train_step(real)
+    gan.train_step(batch())
     assert all(math.isfinite(v) for v in gan.read_metrics().values())
-    images = gan.generate(np.zeros((3, 100), "float32"))
+    images = gan.sampler(np.zeros((3, 100), "float32"))
     assert images.dtype == np.float32 and images.shape == (3, 28, 28, 1)
 
 
