@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.common import format_duration, get_registry, status_badge
+from gan_core.engine import Status
 
 SIDEBAR_POLL_SECONDS = 2.0
 
@@ -24,14 +25,13 @@ def sidebar_glance() -> None:
             st.caption("No run yet: start one on the Train page.")
             return
         snap = now.snapshot()
-        config = snap["config"]
-        st.markdown(f"**{'Run in progress' if active else 'Last run'}** {status_badge(snap['status'])}")
-        total = snap["total_steps"]
-        steps = f"step {snap['step']:,} / {total:,}" if total else f"step {snap['step']:,}"
-        st.progress(snap["progress"], text=steps)
-        details = f"{config['preset']} · {config['dataset']}"
-        if snap["status"] == "running" and snap["eta_seconds"] is not None:
-            details += f" · ETA {format_duration(snap['eta_seconds'])}"
+        st.markdown(f"**{'Run in progress' if active else 'Last run'}** {status_badge(snap.status)}")
+        total = snap.total_steps
+        steps = f"step {snap.step:,} / {total:,}" if total else f"step {snap.step:,}"
+        st.progress(snap.progress, text=steps)
+        details = f"{snap.config.preset} · {snap.config.loss} · {snap.config.dataset}"
+        if snap.status == Status.RUNNING and snap.eta_seconds is not None:
+            details += f" · ETA {format_duration(snap.eta_seconds)}"
         st.caption(details)
 
     with st.sidebar:

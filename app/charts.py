@@ -1,21 +1,30 @@
-"""Plotly figures of a run's metric history (`snapshot()["history"]`) and quality figures
-(`snapshot()["quality"]`), for the browser and notebooks.
+"""Plotly charts of a run's metric history (`Snapshot.history`) and quality figures
+(`Snapshot.quality`), for the browser and notebooks.
 
-Each figure keeps a constant `uirevision`, so a zoom or a hidden trace survives the redraw every
-second while a run trains. The engine already thins the history to about a thousand points.
-Quality figures are drawn against `quality.real_reference()`: what real digits score at the same n.
+The training charts are whatever the run's loss family says means something (`Snapshot.charts`,
+a tuple of `gan_core.losses.Chart`): one plotly chart per spec, plus throughput. Each chart keeps a
+constant `uirevision`, so a zoom or a hidden trace survives the redraw every second while a run
+trains. The engine already thins the history to about a thousand points. Quality charts are drawn
+against `quality.real_reference()`: what real digits score at the same n.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 
 from gan_core.quality import COVERED_FRACTION
 
-# Trace names of the metric names of gan.METRICS; the chart titles say whose accuracy and outputs.
+if TYPE_CHECKING:
+    from gan_core.losses import Chart
+
+# Trace names of the step's metrics (every family's `metric_names`); the chart titles say whose
+# accuracy, outputs or scores they are. A key without a label is drawn under its own name.
 LABELS = {
     "d_loss": "D loss",
     "g_loss": "G loss",
@@ -23,15 +32,22 @@ LABELS = {
     "d_acc_fake": "on fake",
     "d_real": "D(x), real",
     "d_fake": "D(G(z)), fake",
+    "margin_real": "real ≥ +1",
+    "margin_fake": "fake ≤ −1",
+    "critic_real": "critic(x), real",
+    "critic_fake": "critic(G(z)), fake",
+    "wasserstein": "Wasserstein estimate",
+    "gradient_penalty": "gradient penalty",
     "images_per_second": "images / s",
     "fd_digits": "FD-digits",
     "classifier_score": "classifier score",
+    "class_accuracy": "class accuracy",
 }
 
 CHART_HEIGHT = 230
 
-# (colour of the discriminator's trace, colour of the generator's or second trace)
-COLOURS = ("#1f77b4", "#ff7f0e")
+# Trace colours in order: the discriminator's (or first) trace, the generator's (or second), more.
+COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b")
 REFERENCE_COLOUR = "#2ca02c"  # dashed lines: what real digits score, or a uniform share of digits
 MISSING_COLOUR = "#d62728"  # a digit the generator (almost) never draws
 UNIFORM_SHARE = 0.1  # each of the 10 digits in a balanced set
@@ -39,12 +55,19 @@ UNIFORM_SHARE = 0.1  # each of the 10 digits in a balanced set
 History = Mapping[str, Sequence]
 
 
-def _figure(
+def chart_name(title: str) -> str:
+    """A chart's short stable name from its title, for its uirevision and the page's widget key:
+    'D outputs (mean probability)' -> 'd_outputs', 'Critic scores' -> 'critic_scores'."""
+    words = title.split("(")[0].strip().lower()
+    return re.sub(r"[^a-z0-9]+", "_", words).strip("_") or "chart"
+
+
+def _chart(
     history: History, title: str, keys: Sequence[str], uirevision: str, y_title: str, y_range=None, legend: bool = True
 ) -> go.Figure:
     steps = _column(history, "step")
     traces = []
-    for key, colour in zip(keys, COLOURS):
+    for key, colour in zip(keys, itertools.cycle(COLOURS)):
         values = _column(history, key)
         traces.append(
             go.Scatter(
@@ -134,37 +157,26 @@ def _column(history: History, key: str) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in history.get(key) or ()], dtype=float)
 
 
-def losses_figure(history: History) -> go.Figure:
-    """d_loss and g_loss per step."""
-    return _figure(history, "Losses", ("d_loss", "g_loss"), "losses", "loss")
+def training_chart(history: History, spec: Chart) -> go.Figure:
+    """One chart of the step's metrics against step, as a loss family's `Chart` spec describes it."""
+    name = chart_name(spec.title)
+    return _chart(history, spec.title, spec.keys, name, spec.y_title, spec.y_range, legend=len(spec.keys) > 1)
 
 
-def accuracy_figure(history: History) -> go.Figure:
-    """How often D is right about real and about fake images; 0.5 each is the stalemate GANs aim for."""
-    return _figure(history, "D accuracy", ("d_acc_real", "d_acc_fake"), "accuracy", "accuracy", (0, 1.02))
-
-
-def d_outputs_figure(history: History) -> go.Figure:
-    """Mean D(x) on real images and mean D(G(z)) on generated ones, as probabilities."""
-    return _figure(history, "D outputs (mean probability)", ("d_real", "d_fake"), "d_outputs", "D(·)", (0, 1.02))
-
-
-def throughput_figure(history: History) -> go.Figure:
+def throughput_chart(history: History) -> go.Figure:
     """Images per second through the training step."""
-    return _figure(history, "Throughput", ("images_per_second",), "throughput", "images / s", legend=False)
+    return _chart(history, "Throughput", ("images_per_second",), "throughput", "images / s", legend=False)
 
 
-def figures(history: History) -> dict[str, go.Figure]:
-    """All four charts by name, in the order the Train page shows them."""
-    return {
-        "losses": losses_figure(history),
-        "accuracy": accuracy_figure(history),
-        "d_outputs": d_outputs_figure(history),
-        "throughput": throughput_figure(history),
-    }
+def training_charts(history: History, specs: Sequence[Chart]) -> dict[str, go.Figure]:
+    """One chart per spec (a run's `Snapshot.charts`), then throughput, by name, in the order the
+    Train page shows them."""
+    out = {chart_name(spec.title): training_chart(history, spec) for spec in specs}
+    out["throughput"] = throughput_chart(history)
+    return out
 
 
-# ------------------------------------------------------------------ quality (snapshot()["quality"])
+# ------------------------------------------------------------------ quality (Snapshot.quality)
 QUALITY_WAITING = "waiting for the first quality figures…"
 
 
@@ -176,9 +188,16 @@ def latest(columns: History, key: str) -> tuple[int | None, object]:
     return None, None
 
 
-def _quality_figure(
-    quality: History, key: str, title: str, y_title: str, reference: Mapping | None, y_range=None
+def _quality_chart(
+    quality: History,
+    key: str,
+    title: str,
+    y_title: str,
+    line: tuple[float, str] | None,
+    y_range=None,
+    percent: bool = False,
 ) -> go.Figure:
+    """One quality figure per quality step, with `line` = (value, label) as a dashed reference."""
     steps, values = _column(quality, "step"), _column(quality, key)
     trace = go.Scatter(
         x=steps[: len(values)],
@@ -192,24 +211,39 @@ def _quality_figure(
     layout = _layout(
         title, key, y_title, y_range, legend=False, empty=not np.isfinite(values).any(), waiting=QUALITY_WAITING
     )
-    value = (reference or {}).get(key)
-    _reference_line(layout, value, f"real digits {value:.3g}" if value is not None else "")
+    if percent:
+        layout["yaxis"]["tickformat"] = ".0%"
+    if line is not None:
+        _reference_line(layout, *line)
     return go.Figure(data=[trace], layout=layout)
 
 
-def fd_digits_figure(quality: History, reference: Mapping | None = None) -> go.Figure:
+def _real_digits(reference: Mapping | None, key: str) -> tuple[float, str] | None:
+    value = (reference or {}).get(key)
+    return None if value is None else (value, f"real digits {value:.3g}")
+
+
+def fd_digits_chart(quality: History, reference: Mapping | None = None) -> go.Figure:
     """FD-digits per quality step (lower is better), with real digits' own figure as a dashed line."""
-    return _quality_figure(quality, "fd_digits", "FD-digits (lower is better)", "FD-digits", reference)
+    line = _real_digits(reference, "fd_digits")
+    return _quality_chart(quality, "fd_digits", "FD-digits (lower is better)", "FD-digits", line)
 
 
-def classifier_score_figure(quality: History, reference: Mapping | None = None) -> go.Figure:
+def classifier_score_chart(quality: History, reference: Mapping | None = None) -> go.Figure:
     """Classifier score per quality step (10 at best), with real digits' own score as a dashed line."""
-    return _quality_figure(
-        quality, "classifier_score", "Classifier score (max 10)", "score", reference, y_range=(0, 10.3)
-    )
+    line = _real_digits(reference, "classifier_score")
+    return _quality_chart(quality, "classifier_score", "Classifier score (max 10)", "score", line, y_range=(0, 10.3))
 
 
-def class_histogram_figure(quality: History) -> go.Figure:
+def class_accuracy_chart(quality: History) -> go.Figure:
+    """A conditional run's class accuracy per quality step: the share of images the classifier reads
+    as the digit they were drawn as; chance (10%) is a generator that ignores the label."""
+    line = (UNIFORM_SHARE, "chance 10%")
+    title = "Class accuracy (drawn as asked)"
+    return _quality_chart(quality, "class_accuracy", title, "share", line, (0, 1.02), percent=True)
+
+
+def class_histogram_chart(quality: History) -> go.Figure:
     """Share of the latest generated images the classifier reads as each digit, against a uniform 10%."""
     step, hist = latest(quality, "class_histogram")
     shares = list(hist) if hist is not None else []
@@ -232,10 +266,14 @@ def class_histogram_figure(quality: History) -> go.Figure:
     return go.Figure(data=[bar], layout=layout)
 
 
-def quality_figures(quality: History, reference: Mapping | None = None) -> dict[str, go.Figure]:
-    """The three quality charts by name, in the order the Train page shows them."""
-    return {
-        "fd_digits": fd_digits_figure(quality, reference),
-        "classifier_score": classifier_score_figure(quality, reference),
-        "class_histogram": class_histogram_figure(quality),
+def quality_charts(quality: History, reference: Mapping | None = None) -> dict[str, go.Figure]:
+    """The quality charts by name, in the order the Train page shows them: FD-digits, classifier
+    score, digits drawn, and class accuracy where the run is conditional (its records have it)."""
+    out = {
+        "fd_digits": fd_digits_chart(quality, reference),
+        "classifier_score": classifier_score_chart(quality, reference),
+        "class_histogram": class_histogram_chart(quality),
     }
+    if latest(quality, "class_accuracy")[0] is not None:
+        out["class_accuracy"] = class_accuracy_chart(quality)
+    return out

@@ -15,21 +15,22 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from gan_core.engine import Status
 from gan_core.latent import png_bytes, upscale
 from gan_core.registry import RunRegistry
 
 RUNS_ENV = "GAN_STUDIO_RUNS"
 
-# Markdown badge colour and icon per engine status (gan_core.engine.STATUSES).
-_BADGES = {
-    "created": ("gray", "schedule"),
-    "compiling": ("blue", "hourglass_top"),
-    "running": ("green", "play_arrow"),
-    "paused": ("orange", "pause"),
-    "finished": ("green", "check_circle"),
-    "stopped": ("gray", "stop"),
-    "failed": ("red", "error"),
-    "diverged": ("violet", "warning"),
+# Markdown badge colour and icon per engine status.
+BADGES = {
+    Status.CREATED: ("gray", "schedule"),
+    Status.COMPILING: ("blue", "hourglass_top"),
+    Status.RUNNING: ("green", "play_arrow"),
+    Status.PAUSED: ("orange", "pause"),
+    Status.FINISHED: ("green", "check_circle"),
+    Status.STOPPED: ("gray", "stop"),
+    Status.FAILED: ("red", "error"),
+    Status.DIVERGED: ("violet", "warning"),
 }
 
 
@@ -45,9 +46,10 @@ def runs_dir() -> Path:
     return Path(os.environ.get(RUNS_ENV) or "runs")
 
 
-def status_badge(status: str) -> str:
-    """Markdown for a coloured badge naming the status, e.g. for st.markdown or a caption."""
-    colour, icon = _BADGES.get(status, ("gray", "help"))
+def status_badge(status: Status | str) -> str:
+    """Markdown for a coloured badge naming the status, e.g. for st.markdown or a caption. A plain
+    string works too (status.json on disk); one the engine does not know gets a grey question mark."""
+    colour, icon = BADGES.get(status, ("gray", "help"))
     return f":{colour}-badge[:material/{icon}: {status}]"
 
 

@@ -2,7 +2,7 @@
 
     check_health(history, status) -> [Alert(kind, severity, step, message, remedy), ...]
 
-`history` is `History.columns()` from the engine (`snapshot()["history"]`): lists aligned on
+`history` is `History.columns()` from the engine (`snapshot().history`): lists aligned on
 "step", holding d_loss, g_loss, d_acc_real, d_acc_fake, d_real, d_fake, images_per_second and,
 on the records where they were measured, the quality keys fd_digits, classes_covered,
 class_histogram and duplicate_fraction (None elsewhere). `status` is the snapshot (or status.json).
@@ -264,8 +264,8 @@ def _d_wins(history: dict[str, list]) -> list[Alert]:
             since,
             f"The discriminator has been winning outright since step {since}: it tells real from fake on at least "
             f"{100 * D_WINS_ACCURACY:.0f}% of both for {streak[0] - since} steps, so the generator learns little.",
-            "Lower the discriminator's learning rate or raise the generator's, set d_steps to 1, "
-            "or use a preset whose discriminator has dropout (dense-conv, dcgan).",
+            "Lower the discriminator's learning rate or raise the generator's, set d_updates to 1, "
+            "try the hinge or wgan-gp loss, or a preset whose discriminator has dropout (dense-conv, dcgan).",
         )
     ]
 

@@ -13,15 +13,16 @@ from pathlib import Path
 import streamlit as st
 
 from app import charts
+from app.common import enlarged_png, format_duration, get_registry, runs_dir, show_picture, status_badge
 from gan_core import quality
 from gan_core.config import ConfigError, TrainConfig, knobs
-from gan_core.data import DATASETS, DatasetError, image_shape, load_images
-from gan_core.engine import ACTIVE, TrainingRun
+from gan_core.data import DATASETS, DatasetError, image_shape, load_dataset
+from gan_core.engine import ACTIVE, Snapshot, Status, TrainingRun
 from gan_core.latent import gif_bytes, upscale
+from gan_core.losses import LOSSES
 from gan_core.models import PRESETS
 from gan_core.registry import RunActiveError, RunRegistry
 from gan_core.runs import RunError
-from app.common import enlarged_png, format_duration, get_registry, runs_dir, show_picture, status_badge
 
 POLL_SECONDS = 1.0
 # Each viewer's choice of how often the live view redraws. On a machine that trains and shows the
@@ -40,6 +41,8 @@ WIDGET_OPTIONS = {
     "g_learning_rate": {"format": "%.1e", "step": 1e-5},
     "d_learning_rate": {"format": "%.1e", "step": 1e-5},
     "beta_1": {"format": "%.3f", "step": 0.05},
+    "beta_2": {"format": "%.4f", "step": 0.001},
+    "ema": {"format": "%.4f", "step": 0.001},
     "max_seconds": {"format": "%.0f", "step": 60.0, "placeholder": "no limit"},
     "epochs": {"placeholder": "use steps"},
 }
@@ -59,12 +62,18 @@ def start_run(registry: RunRegistry, config: TrainConfig) -> str | None:
 
 def check_npz(config: TrainConfig) -> None:
     """Read the user's .npz now, so a bad file is refused before a run folder exists."""
-    images = load_images("npz", config.npz_path)
-    per_step = config.batch_size * config.d_steps
-    if per_step > len(images):
+    data = load_dataset("npz", config.npz_path)
+    name, n, d_updates = Path(config.npz_path).name, len(data), config.resolved().d_updates
+    if config.conditional and data.labels is None:
         raise DatasetError(
-            f"each step takes batch_size x d_steps = {per_step} images but {Path(config.npz_path).name} "
-            f"holds {len(images)}; lower batch_size to at most {len(images) // config.d_steps}"
+            f"conditional training needs class labels and {name} has none: add an integer array named "
+            "'labels' (one per image), or turn conditional off"
+        )
+    per_step = config.batch_size * d_updates
+    if per_step > n:
+        raise DatasetError(
+            f"each step takes batch_size x d_updates = {per_step} images but {name} "
+            f"holds {n}; lower batch_size to at most {n // d_updates}"
         )
 
 
@@ -153,17 +162,40 @@ def upload_ui() -> str | None:
     return str(target)
 
 
+# The knobs people touch most, three to a row; everything else goes under Advanced.
+MAIN_KNOBS = (
+    ("latent_dim", "batch_size", "d_updates"),
+    ("g_learning_rate", "d_learning_rate", "beta_1"),
+    ("beta_2", "ema", "conditional"),
+    ("steps", "seed", "sample_every"),
+)
+# Knobs whose default depends on the preset and the loss family (TrainConfig.resolved()).
+OPTIMISER_KNOBS = ("g_learning_rate", "d_learning_rate", "beta_1", "beta_2", "d_updates")
+
+
+def optimiser_defaults(preset: str, loss: str) -> dict:
+    """What a run of this preset and loss family trains with when the optimiser knobs are left unset."""
+    resolved = TrainConfig(preset=preset, loss=loss).resolved()
+    return {name: getattr(resolved, name) for name in OPTIMISER_KNOBS}
+
+
 def settings_ui(registry: RunRegistry, active: TrainingRun | None) -> None:
     """Every knob of TrainConfig a person would touch; starts a run on submit."""
-    # Preset and dataset sit outside the form: changing them redraws the descriptions, the preset's
-    # learning rates and the uploader at once, which a form would hold back until submit.
-    left, right = st.columns(2)
+    # Preset, loss and dataset sit outside the form: changing them redraws the descriptions, the
+    # optimiser defaults and the uploader at once, which a form would hold back until submit.
+    left, middle, right = st.columns(3)
     with left:
         names = list(PRESETS)
         preset = st.selectbox(
             "preset", names, index=names.index(DEFAULTS.preset), key="knob-preset", help=KNOBS["preset"]["help"]
         )
         st.caption(PRESETS[preset].description)
+    with middle:
+        names = list(LOSSES)
+        loss = st.selectbox(
+            "loss", names, index=names.index(DEFAULTS.loss), key="knob-loss", help=KNOBS["loss"]["help"]
+        )
+        st.caption(LOSSES[loss].description)
     with right:
         names = list(DATASETS)
         dataset = st.selectbox(
@@ -172,26 +204,19 @@ def settings_ui(registry: RunRegistry, active: TrainingRun | None) -> None:
         st.caption(DATASETS[dataset])
         npz_path = upload_ui() if dataset == "npz" else None
 
-    p = PRESETS[preset]
-    values: dict = {"preset": preset, "dataset": dataset, "npz_path": npz_path}
+    defaults = optimiser_defaults(preset, loss)
+    values: dict = {"preset": preset, "loss": loss, "dataset": dataset, "npz_path": npz_path}
     with st.form("settings", border=True):
-        # The knobs people touch most, three to a row; the preset's optimiser values are keyed by
-        # preset, so choosing another preset shows its own values.
-        rows = [
-            ("latent_dim", "batch_size", "d_steps"),
-            ("g_learning_rate", "d_learning_rate", "beta_1"),
-            ("steps", "seed", "sample_every"),
-        ]
-        preset_values = {"g_learning_rate": p.g_learning_rate, "d_learning_rate": p.d_learning_rate, "beta_1": p.beta_1}
-        for row in rows:
-            for col, name in zip(st.columns(3), row):
+        for row in MAIN_KNOBS:
+            for col, name in zip(st.columns(3, vertical_alignment="bottom"), row):  # a checkbox sits level
                 with col:
-                    if name in preset_values:
-                        values[name] = knob_input(name, preset_values[name], key=f"knob-{name}-{preset}")
+                    if name in defaults:
+                        # Keyed by preset and loss, so choosing another shows its own values.
+                        values[name] = knob_input(name, defaults[name], key=f"knob-{name}-{preset}-{loss}")
                     else:
                         values[name] = knob_input(name)
         # Everything else, including knobs the engine gains later.
-        placed = {name for row in rows for name in row} | set(values)
+        placed = {name for row in MAIN_KNOBS for name in row} | set(values)
         with st.expander("Advanced"):
             rest = [name for name in KNOBS if name not in placed]
             for i in range(0, len(rest), 3):
@@ -206,9 +231,9 @@ def settings_ui(registry: RunRegistry, active: TrainingRun | None) -> None:
 
     if not submitted:
         return
-    # The preset's own value stays "the preset's", so the saved config says so.
-    for name, preset_value in preset_values.items():
-        if values[name] == preset_value:
+    # A value left at the preset's or the loss family's stays unset, so the saved config says so.
+    for name, default in defaults.items():
+        if values[name] == default:
             values[name] = None
     config = TrainConfig(**values)
     problems = config.problems()
@@ -225,110 +250,136 @@ def settings_ui(registry: RunRegistry, active: TrainingRun | None) -> None:
 
 
 # ------------------------------------------------------------------ the run
-def controls_ui(registry: RunRegistry, run: TrainingRun, snap: dict) -> None:
+def controls_ui(registry: RunRegistry, run: TrainingRun, snap: Snapshot) -> None:
     """Only the buttons that apply to the run's status, in one row."""
-    status = snap["status"]
+    status = snap.status
     with st.container(horizontal=True):
-        if status in ("compiling", "running") and st.button("Pause", icon=":material/pause:", key="pause"):
+        if status in (Status.COMPILING, Status.RUNNING) and st.button("Pause", icon=":material/pause:", key="pause"):
             run.pause()
             st.rerun()
-        if status == "paused" and st.button("Resume", icon=":material/play_arrow:", key="resume", type="primary"):
+        if status == Status.PAUSED and st.button("Resume", icon=":material/play_arrow:", key="resume", type="primary"):
             run.resume()
             st.rerun()
         if status in ACTIVE and st.button("Stop", icon=":material/stop:", key="stop"):
             with st.spinner("Stopping: saving a checkpoint and the generator…"):
                 # During the first compile the engine marks the run stopped at once; do not wait on it.
-                run.stop(timeout=0.2 if status == "compiling" else STOP_TIMEOUT)
+                run.stop(timeout=0.2 if status == Status.COMPILING else STOP_TIMEOUT)
             st.rerun()
         if (
-            status == "stopped"
-            and snap["run_dir"]
+            status == Status.STOPPED
+            and snap.run_dir
             and st.button("Continue training", icon=":material/replay:", key="continue")
         ):
             try:
-                registry.resume(snap["run_dir"])
+                registry.continue_run(snap.run_dir)
             except START_ERRORS as e:
                 st.error(f"Could not continue: {e}")
             else:
                 st.rerun()
 
 
-def status_ui(snap: dict) -> None:
+def status_ui(snap: Snapshot) -> None:
     """The state in words, when there is more to say than the badge in the heading."""
-    status, step, total = snap["status"], snap["step"], snap["total_steps"]
+    status, step, total = snap.status, snap.step, snap.total_steps
     badge = status_badge(status)
-    if status == "compiling":
+    if status == Status.COMPILING:
         st.info(f"{badge} Loading data, building the networks and compiling the training step…")
-    elif status == "paused":
+    elif status == Status.PAUSED:
         st.warning(f"{badge} Paused at step {step:,}. Resume to continue, or Stop to save and end the run.")
-    elif status == "finished":
-        why = " (time limit reached)" if snap["end_reason"] == "time limit" else ""
-        st.success(f"{badge} Finished{why}: {step:,} steps in {format_duration(snap['elapsed_seconds'])}.")
-    elif status == "stopped":
+    elif status == Status.FINISHED:
+        why = " (time limit reached)" if snap.end_reason == "time limit" else ""
+        st.success(f"{badge} Finished{why}: {step:,} steps in {format_duration(snap.elapsed_seconds)}.")
+    elif status == Status.STOPPED:
         of_total = f"{step:,} / {total:,}" if total else f"{step:,}"
-        reason = snap["end_reason"]
+        reason = snap.end_reason
         st.info(f"{badge} Stopped at step {of_total}{f' ({reason})' if reason and reason != 'stopped' else ''}.")
-    elif status == "diverged":
-        st.error(f"{badge} Diverged: {snap['error']}")
-    elif status == "failed":
-        error = (snap["error"] or "unknown error").strip()
+    elif status == Status.DIVERGED:
+        st.error(f"{badge} Diverged: {snap.error}")
+    elif status == Status.FAILED:
+        error = (snap.error or "unknown error").strip()
         st.error(f"{badge} Failed: {error}")
         with st.expander("Traceback"):
-            st.code(snap.get("traceback") or error, language="text")
+            st.code(snap.traceback or error, language="text")
 
 
-def alerts_ui(snap: dict) -> None:
+def alerts_ui(snap: Snapshot) -> None:
     """The engine's health alerts (gan_core.alerts): what looks wrong and what to try."""
-    for alert in snap.get("alerts") or []:
-        if alert.get("kind") == "diverged" and snap["status"] == "diverged":
+    for alert in snap.alerts:
+        if alert.get("kind") == "diverged" and snap.status == Status.DIVERGED:
             continue  # the status line already says it
         where = f" at step {alert['step']:,}" if alert.get("step") is not None else ""
         show = st.error if alert.get("severity") == "error" else st.warning
         show(f"**{alert.get('kind')}**{where}: {alert.get('message')} {alert.get('remedy') or ''}".strip())
 
 
-def progress_ui(snap: dict) -> None:
+def progress_ui(snap: Snapshot) -> None:
     """Progress bar with step/total, then the figures people ask about, large enough for a room."""
-    step, total, status = snap["step"], snap["total_steps"], snap["status"]
-    st.progress(snap["progress"], text=f"step {step:,} / {total:,}" if total else f"step {step:,}")
-    running = status == "running"  # a paused or ended run has no current speed nor ETA
-    ips = snap["images_per_second"]
+    step, total = snap.step, snap.total_steps
+    st.progress(snap.progress, text=f"step {step:,} / {total:,}" if total else f"step {step:,}")
+    running = snap.status == Status.RUNNING  # a paused or ended run has no current speed nor ETA
+    ips = snap.images_per_second
     with st.container(horizontal=True, gap="large"):
         st.metric("Step", f"{step:,}")
-        st.metric("Epoch", f"{snap['epoch']:.2f}")
+        st.metric("Epoch", f"{snap.epoch:.2f}")
         st.metric("Images / s", f"{ips:,.0f}" if ips and running else "–")
-        st.metric("ETA", format_duration(snap["eta_seconds"]) if running else "–")
-        st.metric("Elapsed", format_duration(snap["elapsed_seconds"]))
+        st.metric("ETA", format_duration(snap.eta_seconds) if running else "–")
+        st.metric("Elapsed", format_duration(snap.elapsed_seconds))
 
 
-def settings_caption(snap: dict) -> None:
+def settings_caption(snap: Snapshot) -> None:
     """Since when and with which settings: what anyone opening the page needs to know about the run."""
-    config, started, ended = snap["config"], snap["started_at"], snap["ended_at"]
+    config, started, ended = snap.config, snap.started_at, snap.ended_at
     when = ""
     if started and ended:
         when = f"Ran from {_clock(started)} to {_clock(ended)} · "
     elif started:
         when = f"Started at {_clock(started)} ({format_duration(time.time() - started)} ago) · "
-    st.caption(
-        f"{when}**{config['preset']}** on **{config['dataset']}** · batch_size {config['batch_size']} · "
-        f"latent_dim {config['latent_dim']} · g/d learning rate {config['g_learning_rate']:g}/{config['d_learning_rate']:g} · "
-        f"beta_1 {config['beta_1']:g} · d_steps {config['d_steps']} · seed {config['seed']} · "
-        f"{config.get('precision') or 'float32'}"
-    )
+    if config.conditional:
+        classes = f"conditional on {snap.num_classes} classes" if snap.num_classes else "conditional"
+    else:
+        classes = "unconditional"
+    parts = [
+        f"{when}**{config.preset}** on **{config.dataset}**",
+        f"loss {config.loss}",
+        classes,
+        f"ema {config.ema:g}" if config.ema else "ema off",
+        f"batch_size {config.batch_size}",
+        f"latent_dim {config.latent_dim}",
+        f"g/d learning rate {_number(config.g_learning_rate)}/{_number(config.d_learning_rate)}",
+        f"beta_1/beta_2 {_number(config.beta_1)}/{_number(config.beta_2)}",
+        f"d_updates {_number(config.d_updates)}",
+        f"seed {config.seed}",
+    ]
+    if config.precision:  # None until the engine has chosen it for this machine
+        parts.append(config.precision)
+    st.caption(" · ".join(parts))
+
+
+def _number(value) -> str:
+    return "–" if value is None else f"{value:g}"
 
 
 def _clock(t: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t))
 
 
-def grid_ui(snap: dict) -> None:
+def grid_caption(snap: Snapshot, step: int, latest: int) -> str:
+    """What the grid shows: which step, from which noise, and for a conditional run which class."""
+    live = " (latest)" if step == latest else f" of {latest:,}"
+    caption = f"Samples from the fixed noise at step {step:,}{live}"
+    if snap.num_classes:
+        caption += f": rows are classes 0..{snap.num_classes - 1}, columns noise vectors"
+    return caption
+
+
+def grid_ui(snap: Snapshot) -> None:
     """The live sample grid, a timeline to scrub back through training, and downloads."""
-    grids = snap["grids"]
+    grids = snap.grids
     if not grids:
         st.info("The first sample grid appears once the networks are built.")
         return
     steps = [s for s, _ in grids]
-    key = f"timeline-{snap['run_id']}"
+    key = f"timeline-{snap.run_id}"
     if len(steps) > 1:
         # Follow the newest grid unless the viewer has scrubbed back to an older one.
         chosen, latest_seen = st.session_state.get(key), st.session_state.get(key + "-latest")
@@ -339,12 +390,11 @@ def grid_ui(snap: dict) -> None:
     if step not in steps:
         step = steps[-1]
     grid = dict(grids)[step]
-    live = " (latest)" if step == steps[-1] else f" of {steps[-1]:,}"
-    show_picture(grid, caption=f"Samples from the fixed noise at step {step:,}{live}", scale=GRID_SCALE)
+    show_picture(grid, caption=grid_caption(snap, step, steps[-1]), scale=GRID_SCALE)
     if len(steps) > 1:
         st.select_slider("Timeline", options=steps, key=key, format_func=lambda s: f"step {s:,}")
 
-    name = snap["run_id"] or "run"
+    name = snap.run_id or "run"
     with st.container(horizontal=True):
         st.download_button(
             "Grid as PNG",
@@ -366,9 +416,10 @@ def grid_ui(snap: dict) -> None:
         )
 
 
-def charts_ui(snap: dict) -> None:
-    for name, figure in charts.figures(snap["history"]).items():
-        st.plotly_chart(figure, key=f"chart-{name}", config={"displaylogo": False})
+def charts_ui(snap: Snapshot) -> None:
+    """The charts that mean something for the run's loss family, then throughput."""
+    for name, chart in charts.training_charts(snap.history, snap.charts).items():
+        st.plotly_chart(chart, key=f"chart-{name}", config={"displaylogo": False})
 
 
 @st.cache_resource(show_spinner="Scoring real digits once, for the reference lines…")
@@ -377,17 +428,18 @@ def real_reference() -> dict:
     return quality.real_reference()
 
 
-def quality_ui(snap: dict) -> None:
-    """FD-digits and classifier score over the run against real digits, and the digits drawn lately."""
+def quality_ui(snap: Snapshot) -> None:
+    """FD-digits and classifier score over the run against real digits, the digits drawn lately, and
+    for a conditional run how often a digit is drawn as the class asked for."""
     st.subheader("Quality")
-    if not snap["quality_applies"]:
-        if snap["quality_note"]:  # None until the engine has loaded the data and decided
-            st.info(snap["quality_note"])
+    if not snap.quality_applies:
+        if snap.quality_note:  # None until the engine has loaded the data and decided
+            st.info(snap.quality_note)
         return
-    columns = snap["quality"]
+    columns = snap.quality
     if charts.latest(columns, "fd_digits")[0] is None:
-        every, total = snap["config"]["quality_every"], snap["total_steps"]
-        first = max(every, -(-snap["step"] // every) * every)  # the next multiple of quality_every
+        every, total = snap.config.quality_every, snap.total_steps
+        first = max(every, -(-snap.step // every) * every)  # the next multiple of quality_every
         when = (
             f"this run ends at step {total:,}, before the first"
             if total and first > total
@@ -395,12 +447,13 @@ def quality_ui(snap: dict) -> None:
         )
         st.info(f"Quality figures every {every:,} steps; {when}.")
         return
-    figures = charts.quality_figures(columns, real_reference())
-    for column, (name, figure) in zip(st.columns(3, gap="large"), figures.items()):
+    quality_charts = charts.quality_charts(columns, real_reference())
+    for column, (name, chart) in zip(st.columns(len(quality_charts), gap="large"), quality_charts.items()):
         with column:
-            st.plotly_chart(figure, key=f"chart-{name}", config={"displaylogo": False})
+            st.plotly_chart(chart, key=f"chart-{name}", config={"displaylogo": False})
     step, covered = charts.latest(columns, "classes_covered")
     _, duplicates = charts.latest(columns, "duplicate_fraction")
+    _, accuracy = charts.latest(columns, "class_accuracy")
     with st.container(horizontal=True, gap="large"):
         st.metric(
             "Classes covered",
@@ -408,6 +461,13 @@ def quality_ui(snap: dict) -> None:
             help=f"digits drawn in more than {quality.COVERED_FRACTION:.0%} of {quality.QUALITY_N:,} images, "
             f"at step {step:,}",
         )
+        if accuracy is not None:
+            st.metric(
+                "Class accuracy",
+                f"{accuracy:.0%}",
+                help="share of generated digits the classifier reads as the class they were drawn as; "
+                "10% is chance, a generator that ignores the label",
+            )
         if duplicates is not None:
             st.metric(
                 "Near duplicates",
@@ -440,7 +500,7 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
         if registry.current() is not run or run.active != active:
             st.rerun()  # a run started or ended: redraw the whole page, which also stops the polling
         snap = run.snapshot()
-        st.subheader(f"{snap['run_id'] or 'New run'} {status_badge(snap['status'])}")
+        st.subheader(f"{snap.run_id or 'New run'} {status_badge(snap.status)}")
         settings_caption(snap)
         controls_ui(registry, run, snap)
         status_ui(snap)
@@ -453,7 +513,7 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
             charts_ui(snap)
         quality_ui(snap)
         with st.expander("All settings of this run"):
-            st.json(snap["config"], expanded=True)
+            st.json(snap.config.to_dict(), expanded=True)
 
     live()
 

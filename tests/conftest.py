@@ -39,7 +39,7 @@ def finished_run(tmp_path_factory):
     from gan_core.engine import TrainingRun
 
     run = TrainingRun(tiny_config(), runs_dir=tmp_path_factory.mktemp("runs")).start()
-    assert run.wait(120) == "finished", run.snapshot()["error"]
+    assert run.wait(120) == "finished", run.snapshot().error
     return run
 
 

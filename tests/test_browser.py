@@ -20,7 +20,9 @@ def test_train_watch_stop_and_explore_in_chromium(tmp_path):
         # The loss chart and the sample grid appear, then change as the run trains.
         first_path = wait_until(lambda: first_trace_path(page, "Losses"), 180, what="a loss curve")
         first_grid = wait_until(lambda: image_src(page, "Samples from the fixed noise"), 60, what="a sample grid")
-        wait_until(lambda: first_trace_path(page, "Losses") not in (None, first_path), 60, what="the loss curve to grow")
+        wait_until(
+            lambda: first_trace_path(page, "Losses") not in (None, first_path), 60, what="the loss curve to grow"
+        )
         wait_until(
             lambda: image_src(page, "Samples from the fixed noise") not in (None, first_grid), 90, what="a new grid"
         )

@@ -1,20 +1,38 @@
-"""Tests for app.charts: the traces each chart draws, a constant uirevision, empty histories."""
+"""Tests for app.charts: one chart per loss family's spec, a constant uirevision, empty histories,
+and the quality charts against real digits."""
 
 import numpy as np
 import pytest
 
 from app import charts
 from gan_core.engine import History
+from gan_core.losses import LOSSES
 
-EXPECTED = {
+BCE, WGAN_GP = LOSSES["bce"].charts, LOSSES["wgan-gp"].charts
+EXPECTED = {  # the BCE family's charts, then throughput
     "losses": ["d_loss", "g_loss"],
-    "accuracy": ["d_acc_real", "d_acc_fake"],
+    "d_accuracy": ["d_acc_real", "d_acc_fake"],
     "d_outputs": ["d_real", "d_fake"],
     "throughput": ["images_per_second"],
 }
+# Every metric a loss family reports, with a value that depends on the step.
+METRICS = {
+    "d_loss": lambda i: 1.4 - 0.1 * i,
+    "g_loss": lambda i: 0.7 + 0.1 * i,
+    "d_acc_real": lambda i: 0.5 + 0.05 * i,
+    "d_acc_fake": lambda i: 0.6,
+    "d_real": lambda i: 0.55,
+    "d_fake": lambda i: 0.45,
+    "margin_real": lambda i: 0.1 * i,
+    "margin_fake": lambda i: 0.2,
+    "critic_real": lambda i: 2.0 + i,
+    "critic_fake": lambda i: -1.0 - i,
+    "wasserstein": lambda i: 3.0 + 2 * i,
+    "gradient_penalty": lambda i: 0.5 / i,
+}
 
 
-def history(n=5):
+def history(n=5, names=("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_real", "d_fake")):
     records = History()
     for i in range(1, n + 1):
         records.append(
@@ -22,12 +40,7 @@ def history(n=5):
                 "step": 25 * i,
                 "epoch": 0.3 * i,
                 "time": 1.5 * i,
-                "d_loss": 1.4 - 0.1 * i,
-                "g_loss": 0.7 + 0.1 * i,
-                "d_acc_real": 0.5 + 0.05 * i,
-                "d_acc_fake": 0.6,
-                "d_real": 0.55,
-                "d_fake": 0.45,
+                **{name: METRICS[name](i) for name in names},
                 "images_per_second": None if i == 1 else 1000.0 + i,  # the engine's first rate can be unknown
             }
         )
@@ -40,8 +53,9 @@ def trace_names(fig):
 
 def test_each_chart_draws_its_metrics_against_step():
     columns = history()
-    figures = charts.figures(columns)
+    figures = charts.training_charts(columns, BCE)
     assert list(figures) == list(EXPECTED)
+    assert [figures[charts.chart_name(spec.title)].layout.title.text for spec in BCE] == [spec.title for spec in BCE]
     for name, keys in EXPECTED.items():
         fig = figures[name]
         assert trace_names(fig) == [charts.LABELS[k] for k in keys]
@@ -54,8 +68,37 @@ def test_each_chart_draws_its_metrics_against_step():
     assert np.isnan(figures["throughput"].data[0].y[0])
 
 
+def test_a_wgan_gp_run_gets_the_critic_charts_and_no_accuracy():
+    columns = history(names=LOSSES["wgan-gp"]().names)
+    figures = charts.training_charts(columns, WGAN_GP)
+    titles = [fig.layout.title.text for fig in figures.values()]
+    assert titles == [spec.title for spec in WGAN_GP] + ["Throughput"]
+    assert "D accuracy" not in titles
+    critic = figures[charts.chart_name("Critic scores")]
+    assert trace_names(critic) == ["critic(x), real", "critic(G(z)), fake"]
+    np.testing.assert_allclose(critic.data[0].y, columns["critic_real"])
+    estimate = figures[charts.chart_name(WGAN_GP[2].title)]
+    assert trace_names(estimate) == ["Wasserstein estimate", "gradient penalty"]
+    np.testing.assert_allclose(estimate.data[1].y, columns["gradient_penalty"])
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_every_family_chart_is_labelled_named_and_bounded_where_it_is_a_share(loss):
+    specs = LOSSES[loss].charts
+    figures = charts.training_charts(history(names=LOSSES[loss]().names), specs)
+    assert len(figures) == len(specs) + 1, "two specs of one family share a name"
+    for spec in specs:
+        fig = figures[charts.chart_name(spec.title)]
+        assert set(spec.keys) <= set(charts.LABELS), set(spec.keys) - set(charts.LABELS)
+        assert trace_names(fig) == [charts.LABELS[k] for k in spec.keys]
+        assert all(np.isfinite(trace.y).all() for trace in fig.data), "the step reports every key a chart draws"
+        assert fig.layout.yaxis.title.text == spec.y_title
+        assert (tuple(fig.layout.yaxis.range) if fig.layout.yaxis.range else None) == spec.y_range
+        assert fig.layout.height == charts.CHART_HEIGHT
+
+
 def test_uirevision_is_constant_per_chart_and_distinct_between_charts():
-    before, after = charts.figures(history(3)), charts.figures(history(9))
+    before, after = charts.training_charts(history(3), BCE), charts.training_charts(history(9), BCE)
     revisions = {name: fig.layout.uirevision for name, fig in before.items()}
     assert all(revisions.values())
     assert len(set(revisions.values())) == len(revisions)
@@ -63,27 +106,28 @@ def test_uirevision_is_constant_per_chart_and_distinct_between_charts():
 
 
 def test_probabilities_are_drawn_on_a_zero_to_one_axis():
-    figures = charts.figures(history())
-    for name in ("accuracy", "d_outputs"):
+    figures = charts.training_charts(history(), BCE)
+    for name in ("d_accuracy", "d_outputs"):
         low, high = figures[name].layout.yaxis.range
         assert low == 0 and 1 <= high <= 1.05
 
 
 @pytest.mark.parametrize("empty", [{}, History().columns(), {"step": [], "d_loss": [], "g_loss": []}])
 def test_empty_history_gives_empty_traces_and_a_note(empty):
-    for name, fig in charts.figures(empty).items():
+    for name, fig in charts.training_charts(empty, BCE).items():
         assert trace_names(fig) == [charts.LABELS[k] for k in EXPECTED[name]]
         assert all(len(trace.x) == 0 and len(trace.y) == 0 for trace in fig.data)
         assert "waiting" in fig.layout.annotations[0].text
         assert fig.layout.uirevision == name
 
 
-# ------------------------------------------------------------------ quality figures
+# ------------------------------------------------------------------ quality charts
 REFERENCE = {"fd_digits": 0.85, "classifier_score": 9.4, "classes_covered": 10}
 
 
-def quality_history(n=3, digits=True):
-    """Quality records as the engine keeps them; the last one has lost digit 7."""
+def quality_history(n=3, digits=True, conditional=False):
+    """Quality records as the engine keeps them; the last one has lost digit 7. A conditional run's
+    records also have class_accuracy."""
     records = History(max_points=200)
     for i in range(1, n + 1):
         record = {"step": 1000 * i, "duplicate_fraction": 0.01 * i}
@@ -98,6 +142,8 @@ def quality_history(n=3, digits=True):
                 class_kl=0.1,
                 class_histogram=hist,
             )
+            if conditional:
+                record["class_accuracy"] = 0.2 * i
         records.append(record)
     return records.columns()
 
@@ -112,9 +158,9 @@ def reference_line(fig):
 
 @pytest.mark.parametrize(
     ("build", "key"),
-    [(charts.fd_digits_figure, "fd_digits"), (charts.classifier_score_figure, "classifier_score")],
+    [(charts.fd_digits_chart, "fd_digits"), (charts.classifier_score_chart, "classifier_score")],
 )
-def test_quality_figures_draw_the_run_against_real_digits(build, key):
+def test_quality_charts_draw_the_run_against_real_digits(build, key):
     columns = quality_history()
     fig = build(columns, REFERENCE)
     (trace,) = fig.data
@@ -128,7 +174,7 @@ def test_quality_figures_draw_the_run_against_real_digits(build, key):
 
 
 def test_class_histogram_shows_the_latest_shares_against_uniform():
-    fig = charts.class_histogram_figure(quality_history())
+    fig = charts.class_histogram_chart(quality_history())
     (bars,) = fig.data
     assert list(bars.x) == [str(d) for d in range(10)]
     np.testing.assert_allclose(bars.y, quality_history()["class_histogram"][-1])
@@ -141,15 +187,30 @@ def test_class_histogram_shows_the_latest_shares_against_uniform():
 
 
 @pytest.mark.parametrize("empty", [{}, History().columns(), quality_history(3, digits=False)])
-def test_quality_figures_before_the_first_digit_figures(empty):
-    figures = charts.quality_figures(empty, REFERENCE)
+def test_quality_charts_before_the_first_digit_figures(empty):
+    figures = charts.quality_charts(empty, REFERENCE)
     assert list(figures) == ["fd_digits", "classifier_score", "class_histogram"]
     for name, fig in figures.items():
         assert all(len(trace.y) == 0 or np.isnan(trace.y).all() for trace in fig.data)
         assert any("waiting for the first quality figures" in a.text for a in fig.layout.annotations)
         assert fig.layout.uirevision == name
     assert reference_line(figures["fd_digits"])[0] == REFERENCE["fd_digits"]  # the target shows already
-    assert charts.fd_digits_figure(empty).layout.shapes == ()  # no reference: no line
+    assert charts.fd_digits_chart(empty).layout.shapes == ()  # no reference: no line
+
+
+def test_a_conditional_run_adds_its_class_accuracy_against_chance():
+    assert "class_accuracy" not in charts.quality_charts(quality_history(), REFERENCE)  # unconditional
+    columns = quality_history(conditional=True)
+    figures = charts.quality_charts(columns, REFERENCE)
+    assert list(figures) == ["fd_digits", "classifier_score", "class_histogram", "class_accuracy"]
+    fig = figures["class_accuracy"]
+    (trace,) = fig.data
+    assert trace.name == charts.LABELS["class_accuracy"]
+    assert list(trace.x) == [1000, 2000, 3000]
+    np.testing.assert_allclose(trace.y, [0.2, 0.4, 0.6])
+    assert reference_line(fig) == (0.1, "dash")  # chance: a generator that ignores the label
+    assert fig.layout.yaxis.range == (0, 1.02) and fig.layout.yaxis.tickformat == ".0%"
+    assert fig.layout.uirevision == "class_accuracy"
 
 
 def test_latest_skips_records_without_the_key():

@@ -1,4 +1,4 @@
-"""Tests for gan_core.registry: one active run per server, refusals that name the active run, resume."""
+"""Tests for gan_core.registry: one active run per server, refusals that name the active run, continue."""
 
 import re
 import threading
@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from gan_core.config import ConfigError
-from gan_core.engine import TrainingRun
+from gan_core.engine import Status, TrainingRun
 from gan_core.registry import RunActiveError, RunRegistry
 from tests.conftest import tiny_config
 
@@ -50,10 +50,10 @@ def test_start_refuses_a_second_run_and_names_the_active_one(registry, tmp_path,
     assert len(run_folders(tmp_path)) <= 1
 
 
-def test_resume_is_refused_too_while_a_run_is_active(registry, tmp_path, starts_paused):
+def test_continue_is_refused_too_while_a_run_is_active(registry, tmp_path, starts_paused):
     first = registry.start(tiny_config(), tmp_path)
     with pytest.raises(RunActiveError, match="already active"):
-        registry.resume(tmp_path / "whatever")
+        registry.continue_run(tmp_path / "whatever")
     assert registry.current() is first
 
 
@@ -80,7 +80,7 @@ def test_only_one_of_many_simultaneous_starts_wins(registry, tmp_path, starts_pa
 
 def test_a_new_run_may_start_once_the_active_one_has_ended(registry, tmp_path, starts_paused):
     first = registry.start(tiny_config(), tmp_path)
-    assert first.stop(timeout=60) == "stopped"
+    assert first.stop(timeout=60) == Status.STOPPED
     assert registry.active() is None
     assert registry.current() is first  # the most recent run stays visible after it ends
 
@@ -95,14 +95,14 @@ def test_invalid_settings_raise_and_keep_the_previous_run(registry, tmp_path):
     assert run_folders(tmp_path) == []
 
 
-def test_resume_continues_a_finished_run_in_its_folder(registry, tmp_path):
+def test_continue_run_trains_a_finished_run_further_in_its_folder(registry, tmp_path):
     first = registry.start(tiny_config(steps=40, checkpoint_every=20), tmp_path)
-    assert first.wait(120) == "finished", first.snapshot()["error"]
-    run_dir = first.snapshot()["run_dir"]
+    assert first.wait(120) == Status.FINISHED, first.snapshot().error
+    run_dir = first.snapshot().run_dir
 
-    resumed = registry.resume(run_dir, steps=60)
-    assert registry.current() is resumed and resumed is not first
-    assert resumed.wait(120) == "finished", resumed.snapshot()["error"]
-    snap = resumed.snapshot()
-    assert snap["run_dir"] == run_dir and snap["step"] == 60
-    assert run_folders(tmp_path) == [snap["run_id"]]
+    continued = registry.continue_run(run_dir, steps=60)
+    assert registry.current() is continued and continued is not first
+    assert continued.wait(120) == Status.FINISHED, continued.snapshot().error
+    snap = continued.snapshot()
+    assert snap.run_dir == run_dir and snap.step == 60
+    assert run_folders(tmp_path) == [snap.run_id]

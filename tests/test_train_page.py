@@ -1,6 +1,7 @@
 """AppTest of the Train page through the app's entry point (dashboard.py with st.navigation)."""
 
 import base64
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -8,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import gan_core.data
-from gan_core.config import TrainConfig, knobs
-from gan_core.engine import TrainingRun, columns
 from app.common import get_registry
+from gan_core.config import TrainConfig, knobs
+from gan_core.engine import Status, TrainingRun, columns
+from gan_core.losses import LOSSES
+from gan_core.registry import RunRegistry
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -22,6 +26,7 @@ APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 TIMEOUT = 90  # the first run of a session imports TensorFlow
 # Every TrainConfig knob has a widget labelled with its name; npz_path comes from the uploader.
 FORM_KNOBS = [f.name for f in knobs() if f.name != "npz_path"]
+OPTIMISER_KNOBS = ("g_learning_rate", "d_learning_rate", "beta_1", "beta_2", "d_updates")
 
 
 @pytest.fixture
@@ -62,14 +67,15 @@ def plotly_array(value) -> np.ndarray:
     return np.asarray(value, dtype=float)
 
 
-def fill_tiny(at: AppTest, steps: int = 200) -> None:
-    """Choose the tiny preset (a rerun shows its learning rates), then small, fast settings."""
+def fill_tiny(at: AppTest, steps: int = 200, loss: str = "bce") -> None:
+    """Choose the tiny preset and `loss` (a rerun shows their learning rates), then small, fast settings."""
     at.selectbox(key="knob-preset").set_value("tiny").run()
+    at.selectbox(key="knob-loss").set_value(loss).run()
     settings = {
         "batch_size": 16,
         "steps": steps,
-        "sample_every": 20,
-        "metrics_every": 10,
+        "sample_every": min(20, steps),
+        "metrics_every": min(10, steps),
         "checkpoint_every": 100,
         "grid_size": 16,
     }
@@ -95,13 +101,47 @@ def test_first_load_offers_the_demo_and_the_settings(runs):
     # Labelled with the names used by the CLI and the error messages.
     shown = set(labels(at.number_input)) | set(labels(at.selectbox)) | set(labels(at.checkbox))
     assert set(FORM_KNOBS) <= shown, set(FORM_KNOBS) - shown
-    # The learning rates show the preset's values.
-    assert at.number_input(key="knob-g_learning_rate-dense-bn").value == pytest.approx(2e-4)
+    # The learning rates show the preset's values (the default loss, BCE, has none of its own).
+    assert at.selectbox(key="knob-loss").value == "bce"
+    assert at.number_input(key="knob-g_learning_rate-dense-bn-bce").value == pytest.approx(2e-4)
     at.selectbox(key="knob-preset").set_value("dcgan").run()
-    assert at.number_input(key="knob-g_learning_rate-dcgan").value == pytest.approx(1e-4)
-    assert at.number_input(key="knob-beta_1-dcgan").value == pytest.approx(0.9)
+    assert at.number_input(key="knob-g_learning_rate-dcgan-bce").value == pytest.approx(1e-4)
+    assert at.number_input(key="knob-beta_1-dcgan-bce").value == pytest.approx(0.9)
     assert "DCGAN" in texts(at)  # the chosen preset's description
+    assert LOSSES["bce"].description in texts(at)
+    # The main knobs, not hidden under Advanced.
+    assert at.checkbox(key="knob-conditional").value is False
+    assert at.number_input(key="knob-ema").value == pytest.approx(0.999)
     assert get_registry().current() is None
+
+
+def test_choosing_a_loss_family_shows_its_defaults_and_saves_them_unset(runs, monkeypatch):
+    started = []  # the configs the form hands to the registry; nothing trains
+    monkeypatch.setattr(RunRegistry, "start", lambda self, config, runs_dir="runs": started.append(config))
+    at = open_app()
+    at.selectbox(key="knob-loss").set_value("wgan-gp").run()
+    assert not at.exception, at.exception
+    assert LOSSES["wgan-gp"].description in texts(at)
+    shown = {name: at.number_input(key=f"knob-{name}-dense-bn-wgan-gp").value for name in OPTIMISER_KNOBS}
+    assert shown == pytest.approx(
+        {"g_learning_rate": 1e-4, "d_learning_rate": 1e-4, "beta_1": 0.0, "beta_2": 0.9, "d_updates": 5}
+    )
+    # Another preset with the same loss: the loss family's optimiser still wins over the preset's.
+    at.selectbox(key="knob-preset").set_value("dcgan").run()
+    assert at.number_input(key="knob-g_learning_rate-dcgan-wgan-gp").value == pytest.approx(1e-4)
+    assert at.number_input(key="knob-beta_1-dcgan-wgan-gp").value == pytest.approx(0.0)
+
+    at.number_input(key="knob-d_learning_rate-dcgan-wgan-gp").set_value(3e-4)
+    at.checkbox(key="knob-conditional").check()
+    at.number_input(key="knob-ema").set_value(0.0)
+    submit(at)
+    (config,) = started
+    assert (config.preset, config.loss, config.conditional, config.ema) == ("dcgan", "wgan-gp", True, 0.0)
+    # Left at the family's values: unset in the saved config, the family's once resolved.
+    assert (config.g_learning_rate, config.beta_1, config.beta_2, config.d_updates) == (None, None, None, None)
+    assert config.d_learning_rate == pytest.approx(3e-4)
+    resolved = config.resolved()
+    assert (resolved.g_learning_rate, resolved.beta_2, resolved.d_updates) == (1e-4, 0.9, 5)
 
 
 def test_demo_button_starts_the_default_run(runs, starts_paused):
@@ -110,7 +150,9 @@ def test_demo_button_starts_the_default_run(runs, starts_paused):
     assert not at.exception, at.exception
     run = get_registry().current()
     assert run is not None and run.active
-    assert run.snapshot()["config"] == TrainConfig().resolved().to_dict()
+    # The engine fills in precision and XLA for this machine when it builds the networks.
+    shown = dataclasses.replace(run.snapshot().config, precision=None, jit_compile=None)
+    assert shown == TrainConfig().resolved()
     assert "demo" not in [b.key for b in at.button]  # the first screen is gone
     assert at.form_submit_button[0].disabled
 
@@ -124,14 +166,15 @@ def test_a_tiny_run_from_the_form_shows_its_charts_and_samples(runs):
     assert run.config.preset == "tiny" and run.config.steps == 200 and run.config.batch_size == 16
     assert run.config.g_learning_rate == 2e-4  # left at the preset's value
 
-    assert run.wait(120) == "finished", run.snapshot()["error"]
+    assert run.wait(120) == Status.FINISHED, run.snapshot().error
     at.run()
     assert not at.exception, at.exception
     charts = at.get("plotly_chart")
-    assert [c.key for c in charts] == ["chart-losses", "chart-accuracy", "chart-d_outputs", "chart-throughput"]
+    assert [c.key for c in charts] == ["chart-losses", "chart-d_accuracy", "chart-d_outputs", "chart-throughput"]
+    assert [chart_title(c) for c in charts] == [c.title for c in LOSSES["bce"].charts] + ["Throughput"]
     losses = json.loads(charts[0].proto.spec)
     assert [t["name"] for t in losses["data"]] == ["D loss", "G loss"]
-    history = run.snapshot()["history"]
+    history = run.snapshot().history
     assert list(plotly_array(losses["data"][0]["x"])) == history["step"] and len(history["step"]) > 5
     assert list(plotly_array(losses["data"][1]["y"])) == pytest.approx(history["g_loss"])
     assert len(at.image) == 1  # the sample grid
@@ -147,13 +190,60 @@ def test_a_tiny_run_from_the_form_shows_its_charts_and_samples(runs):
     assert "at step 0 of 200" in at.image[0].captions[0]
 
 
+def run_from_the_form(at: AppTest) -> TrainingRun:
+    """Submit the form, wait for the run it starts to finish, and redraw the page."""
+    submit(at)
+    run = get_registry().current()
+    assert run is not None, "\n".join(e.value for e in at.error)
+    assert run.wait(120) == Status.FINISHED, run.snapshot().error
+    at.run()
+    assert not at.exception, at.exception
+    return run
+
+
+def test_a_wgan_gp_run_shows_the_critic_charts_and_no_d_accuracy(runs):
+    at = open_app()
+    fill_tiny(at, steps=20, loss="wgan-gp")
+    run = run_from_the_form(at)
+    assert run.config.loss == "wgan-gp" and run.config.d_updates == 5  # the family's default
+
+    shown = at.get("plotly_chart")
+    titles = [chart_title(c) for c in shown]
+    assert titles == [c.title for c in LOSSES["wgan-gp"].charts] + ["Throughput"]
+    assert "D accuracy" not in titles
+    critic = json.loads(shown[titles.index("Critic scores")].proto.spec)
+    assert [t["name"] for t in critic["data"]] == ["critic(x), real", "critic(G(z)), fake"]
+    history = run.snapshot().history
+    assert list(plotly_array(critic["data"][0]["y"])) == pytest.approx(history["critic_real"])
+    assert np.isfinite(history["wasserstein"]).all()
+    assert "loss wgan-gp" in texts(at) and "d_updates 5" in texts(at)
+
+
+def test_a_conditional_run_shows_one_row_of_samples_per_class(runs, media):
+    at = open_app()
+    fill_tiny(at, steps=20)
+    at.number_input(key="knob-grid_size").set_value(20)  # two noise vectors for each of the ten classes
+    at.checkbox(key="knob-conditional").check()
+    run = run_from_the_form(at)
+    snap = run.snapshot()
+    assert run.config.conditional and snap.num_classes == 10
+    assert "conditional on 10 classes" in texts(at)
+
+    (image,) = at.image
+    assert image.captions[0].endswith("rows are classes 0..9, columns noise vectors")
+    picture = np.asarray(Image.open(io.BytesIO(media(image.value[0]))))
+    assert picture.shape[:2] == tuple(3 * n for n in snap.grid.shape[:2])  # the grid, enlarged 3x
+    rows, cols = (round(side / 3 / 30) for side in picture.shape[:2])  # 28-pixel digits, 2 pixels apart
+    assert (rows, cols) == (10, 2)
+
+
 def open_with_paused_run() -> tuple[AppTest, TrainingRun]:
     """The app with a tiny run started from the form (with `starts_paused`: paused before its first step)."""
     at = open_app()
     fill_tiny(at, steps=60)
     submit(at)
     run = get_registry().current()
-    wait_for(lambda: run.status == "paused")
+    wait_for(lambda: run.status == Status.PAUSED)
     at.run()
     return at, run
 
@@ -193,26 +283,27 @@ def test_pause_stop_and_continue_from_the_page(runs, starts_paused):
     # Another browser sees the same run: that it is active, since when, with which settings.
     other = open_app()
     shown = texts(other)
-    assert run.snapshot()["run_id"] in shown and "Started at" in shown and "**tiny** on **mnist-sample**" in shown
+    assert run.snapshot().run_id in shown and "Started at" in shown and "**tiny** on **mnist-sample**" in shown
+    assert "loss bce · unconditional · ema 0.999" in shown
     assert other.form_submit_button[0].disabled
     assert "Paused at step 0" in shown
     assert not other.sidebar.markdown, "the Train page shows the active run itself, not a second glance"
 
     at.button(key="stop").click().run()
     assert not at.exception, at.exception
-    assert run.status == "stopped"
+    assert run.status == Status.STOPPED
     assert "Stopped at step 0" in texts(at)
     assert "Continue training" in labels(at.button) and "Stop" not in labels(at.button)
 
-    at.button(key="continue").click().run()  # resumes from the step-0 checkpoint, in the same folder
-    resumed = get_registry().current()
-    assert resumed is not run and resumed.snapshot()["run_dir"] == run.snapshot()["run_dir"]
-    wait_for(lambda: resumed.status == "paused")
+    at.button(key="continue").click().run()  # continues from the step-0 checkpoint, in the same folder
+    continued = get_registry().current()
+    assert continued is not run and continued.snapshot().run_dir == run.snapshot().run_dir
+    wait_for(lambda: continued.status == Status.PAUSED)
     at.run()
     at.button(key="resume").click().run()
-    assert resumed.wait(120) == "finished", resumed.snapshot()["error"]
+    assert continued.wait(120) == Status.FINISHED, continued.snapshot().error
     at.run()
-    assert "Finished" in texts(at) and resumed.snapshot()["step"] == 60
+    assert "Finished" in texts(at) and continued.snapshot().step == 60
 
 
 @pytest.mark.parametrize(
@@ -221,6 +312,7 @@ def test_pause_stop_and_continue_from_the_page(runs, starts_paused):
         (None, "dataset 'npz' needs npz_path"),
         (("broken.npz", b"these bytes are not a zip file"), "is not a valid .npz file"),
         (("few.npz", "eight images"), "lower batch_size to at most 8"),
+        (("unlabelled.npz", "conditional on unlabelled images"), "conditional training needs class labels"),
     ],
 )
 def test_invalid_settings_show_why_and_start_nothing(runs, upload, message):
@@ -229,16 +321,24 @@ def test_invalid_settings_show_why_and_start_nothing(runs, upload, message):
     if upload is not None:
         name, content = upload
         if content == "eight images":
-            buffer = io.BytesIO()
-            np.savez(buffer, images=np.zeros((8, 28, 28), "uint8"))
-            content = buffer.getvalue()
+            content = npz_bytes(np.zeros((8, 28, 28), "uint8"))
+        elif content == "conditional on unlabelled images":
+            content = npz_bytes(np.zeros((100, 28, 28), "uint8"))
         at.file_uploader(key="npz-upload").set_value((name, content, "application/octet-stream")).run()
         assert (runs / "uploads" / name).exists()
+        if name == "unlabelled.npz":
+            at.checkbox(key="knob-conditional").check()  # form widgets: set just before the submit
     submit(at)
     errors = [e.value for e in at.error]
     assert any("Nothing was started" in e and message in e for e in errors), errors
     assert get_registry().current() is None
     assert sorted(p.name for p in runs.iterdir()) in ([], ["uploads"])  # no run folder
+
+
+def npz_bytes(images: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, images=images)
+    return buffer.getvalue()
 
 
 def start_failing_run(runs, monkeypatch) -> tuple[AppTest, TrainingRun]:
@@ -250,7 +350,7 @@ def start_failing_run(runs, monkeypatch) -> tuple[AppTest, TrainingRun]:
     at.selectbox(key="knob-dataset").set_value("mnist").run()
     submit(at)
     run = get_registry().current()
-    assert run.wait(60) == "failed"
+    assert run.wait(60) == Status.FAILED
     return at, run
 
 
@@ -262,6 +362,10 @@ def test_a_failed_run_shows_its_error_and_traceback(runs, monkeypatch):
     assert "Failed" in error and "DatasetError" in error and "mnist-sample" in error
     assert "Traceback" in [e.label for e in at.expander]
     assert "Traceback (most recent call last)" in at.code[0].value
+    # A new visitor's sidebar glances at the ended run (checked on a first load, see above).
+    other = open_app()
+    assert "**Last run**" in other.sidebar.markdown[0].value and "failed" in other.sidebar.markdown[0].value
+    assert [c.value for c in other.sidebar.caption] == ["tiny · bce · mnist"]
 
 
 def test_script_runs_leave_keras_state_alone(runs):
@@ -278,8 +382,7 @@ def test_script_runs_leave_keras_state_alone(runs):
 def test_health_alerts_are_shown_with_their_remedy(runs, monkeypatch):
     at, run = start_failing_run(runs, monkeypatch)
     alert = {"kind": "d_wins", "severity": "warning", "step": 1500, "message": "D wins.", "remedy": "Lower d_lr."}
-    snapshot = run.snapshot
-    monkeypatch.setattr(run, "snapshot", lambda: {**snapshot(), "alerts": [alert]})
+    fake_snapshot(monkeypatch, run, alerts=(alert,))
     at.run()
     assert not at.exception, at.exception
     assert [w.value for w in at.warning] == ["**d_wins** at step 1,500: D wins. Lower d_lr."]
@@ -289,8 +392,9 @@ def test_health_alerts_are_shown_with_their_remedy(runs, monkeypatch):
 FAKE_REFERENCE = {"fd_digits": 0.9, "classifier_score": 9.5, "classes_covered": 10, "class_kl": 0.01}
 
 
-def quality_columns(digits: bool = True) -> dict:
-    """Two quality records as the engine's History keeps them; the second has lost digit 7."""
+def quality_columns(digits: bool = True, conditional: bool = False) -> dict:
+    """Two quality records as the engine's History keeps them; the second has lost digit 7. A
+    conditional run's records also say how often a digit was drawn as the class asked for."""
     records = [
         {"step": 1000, "duplicate_fraction": 0.0},
         {"step": 2000, "duplicate_fraction": 0.02},
@@ -299,19 +403,26 @@ def quality_columns(digits: bool = True) -> dict:
         uniform, lost_7 = [0.1] * 10, [0.11] * 7 + [0.01] + [0.11, 0.12]
         records[0].update(fd_digits=30.0, classifier_score=4.0, classes_covered=10, class_histogram=uniform)
         records[1].update(fd_digits=12.5, classifier_score=6.5, classes_covered=9, class_histogram=lost_7)
+        if conditional:
+            records[0]["class_accuracy"], records[1]["class_accuracy"] = 0.3, 0.75
     return columns(records)
 
 
 def fake_snapshot(monkeypatch, run, **changes) -> dict:
-    """run.snapshot() with `changes`, which the test may update between reruns."""
+    """run.snapshot() with `changes` (Snapshot fields: a renamed field fails here), which the test
+    may update between reruns."""
     snapshot = run.snapshot
-    monkeypatch.setattr(run, "snapshot", lambda: {**snapshot(), **changes})
+    monkeypatch.setattr(run, "snapshot", lambda: dataclasses.replace(snapshot(), **changes))
     return changes
 
 
 def spec(at, key) -> dict:
     (chart,) = [c for c in at.get("plotly_chart") if c.key == key]
     return json.loads(chart.proto.spec)
+
+
+def chart_title(chart) -> str:
+    return json.loads(chart.proto.spec)["layout"]["title"]["text"]
 
 
 def test_quality_panel_shows_figures_against_real_digits(runs, monkeypatch):
@@ -322,7 +433,7 @@ def test_quality_panel_shows_figures_against_real_digits(runs, monkeypatch):
     error = {"kind": "collapse", "severity": "error", "step": 2000, "message": "7 vanished.", "remedy": "Try hinge."}
     warning = {"kind": "d_wins", "severity": "warning", "step": 1500, "message": "D wins.", "remedy": "Lower d_lr."}
     fake_snapshot(
-        monkeypatch, run, quality_applies=True, quality_note="", quality=quality_columns(), alerts=[error, warning]
+        monkeypatch, run, quality_applies=True, quality_note="", quality=quality_columns(), alerts=(error, warning)
     )
     at.run()
     assert not at.exception, at.exception
@@ -344,6 +455,26 @@ def test_quality_panel_shows_figures_against_real_digits(runs, monkeypatch):
     # Alerts are banners with their remedy, by severity.
     assert "**collapse** at step 2,000: 7 vanished. Try hinge." in [e.value for e in at.error]
     assert [w.value for w in at.warning] == ["**d_wins** at step 1,500: D wins. Lower d_lr."]
+
+
+def test_quality_panel_of_a_conditional_run_shows_its_class_accuracy(runs, monkeypatch):
+    from gan_core import quality
+
+    monkeypatch.setattr(quality, "real_reference", lambda: FAKE_REFERENCE)
+    at, run = start_failing_run(runs, monkeypatch)
+    changes = fake_snapshot(monkeypatch, run, quality_applies=True, quality_note="", quality=quality_columns())
+    at.run()
+    assert "chart-class_accuracy" not in [c.key for c in at.get("plotly_chart")]
+    assert "Class accuracy" not in [m.label for m in at.metric]
+
+    changes.update(quality=quality_columns(conditional=True), num_classes=10)
+    at.run()
+    assert not at.exception, at.exception
+    keys = [c.key for c in at.get("plotly_chart")]
+    assert keys[-4:] == ["chart-fd_digits", "chart-classifier_score", "chart-class_histogram", "chart-class_accuracy"]
+    (trace,) = spec(at, "chart-class_accuracy")["data"]
+    assert list(plotly_array(trace["y"])) == [0.3, 0.75]
+    assert {m.label: m.value for m in at.metric}["Class accuracy"] == "75%"
 
 
 def test_quality_panel_says_why_not_for_other_images(runs, monkeypatch):
