@@ -39,18 +39,29 @@ class TrainConfig:
     loss: str = _knob(DEFAULT_LOSS, "loss family (see `python -m gan_core losses`)", choices=LOSS_NAMES)
     conditional: bool = _knob(False, "feed the class label to both networks (datasets with labels only)")
     ema: float = _knob(
-        0.999, "decay of the generator's moving average, used for samples, quality and export; 0 turns it off", 0.0, 0.9999
+        0.999,
+        "decay of the generator's moving average, used for samples, quality and export; 0 turns it off",
+        0.0,
+        0.9999,
+    )
+    augment: bool | None = _knob(
+        None, "shift real and fake images by up to 1/8 of their size before D (DiffAugment; default: the preset's)"
     )
     latent_dim: int = _knob(100, "size of the generator's noise vector", 1, 1024)
-    batch_size: int = _knob(64, "images per training step", 1, 4096)
-    g_learning_rate: float | None = _knob(None, "generator Adam learning rate (default: the loss's or preset's)", 1e-6, 1.0)
+    batch_size: int | None = _knob(None, "images per step (default: the preset's)", 1, 4096)
+    g_learning_rate: float | None = _knob(
+        None, "generator Adam learning rate (default: the loss's or preset's)", 1e-6, 1.0
+    )
     d_learning_rate: float | None = _knob(
         None, "discriminator Adam learning rate (default: the loss's or preset's)", 1e-6, 1.0
     )
     beta_1: float | None = _knob(None, "Adam beta_1 for both networks (default: the loss's or preset's)", 0.0, 0.999)
     beta_2: float | None = _knob(None, "Adam beta_2 for both networks (default: the loss's, else 0.999)", 0.0, 0.9999)
     d_updates: int | None = _knob(
-        None, "discriminator updates per step, each on its own batch (default: the loss's, 5 for wgan-gp, else 1)", 1, 10
+        None,
+        "discriminator updates per step, each on its own batch (default: the loss's, 5 for wgan-gp, else 1)",
+        1,
+        10,
     )
     gp_weight: float = _knob(10.0, "weight of the gradient penalty (wgan-gp only)", 0.0, 1000.0)
     # How long
@@ -64,7 +75,10 @@ class TrainConfig:
     metrics_every: int = _knob(25, "steps between metric records (averaged over the interval)", 1, 100_000)
     checkpoint_every: int = _knob(2_000, "steps between checkpoints", 1, 10_000_000)
     quality_every: int = _knob(
-        1_000, "steps between quality figures (FD-digits, classifier score, class coverage); 0 turns them off", 0, 10_000_000
+        1_000,
+        "steps between quality figures (FD-digits, classifier score, class coverage); 0 turns them off",
+        0,
+        10_000_000,
     )
     grid_size: int = _knob(64, "images in the sample grid", 1, 256)
     jit_compile: bool | None = _knob(None, "compile the training step with XLA (default: the preset's choice)")
@@ -89,8 +103,10 @@ class TrainConfig:
             out.append(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
         if self.loss not in LOSSES:
             out.append(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
-        if not isinstance(self.conditional, bool):
-            out.append(f"conditional must be true or false (got {self.conditional!r})")
+        for name in ("conditional", "augment", "jit_compile"):
+            value = getattr(self, name)
+            if not isinstance(value, bool) and (value is not None or name == "conditional"):
+                out.append(f"{name} must be true or false (got {value!r})")
         if self.precision is not None and self.precision not in PRECISIONS:
             out.append(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
         if self.dataset == "npz" and not self.npz_path:
@@ -101,8 +117,10 @@ class TrainConfig:
             if value is None or low is None:
                 continue
             kind = int if f.type.startswith("int") else float
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                kind is int and not float(value).is_integer()
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (kind is int and not float(value).is_integer())
             ):
                 out.append(f"{f.name} must be a{'n integer' if kind is int else ' number'} (got {value!r})")
             elif value != value or not (low <= value <= high):  # value != value: NaN
@@ -131,6 +149,8 @@ class TrainConfig:
 
         return dataclasses.replace(
             self,
+            batch_size=pick(self.batch_size, preset.batch_size),
+            augment=pick(self.augment, preset.augment),
             g_learning_rate=pick(self.g_learning_rate, family.learning_rate, preset.g_learning_rate),
             d_learning_rate=pick(self.d_learning_rate, family.learning_rate, preset.d_learning_rate),
             beta_1=pick(self.beta_1, family.beta_1, preset.beta_1),
@@ -150,7 +170,9 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError([f"unknown setting {name!r}; valid settings: {', '.join(sorted(known))}" for name in unknown])
+            raise ConfigError(
+                [f"unknown setting {name!r}; valid settings: {', '.join(sorted(known))}" for name in unknown]
+            )
         return cls(**data)
 
 

@@ -371,11 +371,15 @@ def _load_npz_labels(path: str, n: int) -> np.ndarray | None:
     except Exception as e:
         raise DatasetError(f"{where} could not be read ({e}); save the labels as an integer array") from e
     if labels.dtype.kind not in "iu" or labels.ndim != 1:
-        raise DatasetError(f"{where} has dtype {labels.dtype} and shape {labels.shape}; labels must be integers, one per image")
+        raise DatasetError(
+            f"{where} has dtype {labels.dtype} and shape {labels.shape}; labels must be integers, one per image"
+        )
     if len(labels) != n:
         raise DatasetError(f"{where} has {len(labels)} labels for {n} images; give one label per image")
     if labels.min() < 0 or labels.max() >= MAX_CLASSES:
-        raise DatasetError(f"{where} has labels from {labels.min()} to {labels.max()}; labels must be 0..{MAX_CLASSES - 1}")
+        raise DatasetError(
+            f"{where} has labels from {labels.min()} to {labels.max()}; labels must be 0..{MAX_CLASSES - 1}"
+        )
     return labels.astype(np.int64)
 
 

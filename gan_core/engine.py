@@ -11,6 +11,7 @@ from its latest checkpoint, in the same folder (`TrainingRun.continue_from`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import math
@@ -27,8 +28,8 @@ import numpy as np
 from gan_core import loop
 from gan_core.config import TrainConfig
 from gan_core.latent import fixed_noise
-from gan_core.losses import LOSSES, Chart
 from gan_core.loop import Diverged
+from gan_core.losses import LOSSES, Chart
 from gan_core.runs import RunDir, RunError
 
 HISTORY_POINTS = 1_000  # metric records kept in memory; older ones are thinned, not dropped
@@ -484,10 +485,8 @@ class TrainingRun:
         except Exception:
             # Lose nothing: keep what was trained before the crash, if the weights are still sound.
             if p.step > 0 and p.gan.first_nonfinite_step() is None:
-                try:
+                with contextlib.suppress(Exception):  # the original error is the one to report
                     p.checkpoints(p.step)
-                except Exception:  # noqa: BLE001 -- the original error is the one to report
-                    pass
             raise
         return "finished"
 

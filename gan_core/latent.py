@@ -134,11 +134,15 @@ class Sampler:
         if np.ndim(labels) == 2:  # class weights, one row per image
             weights = np.ascontiguousarray(labels, dtype="float32")
             if weights.shape != (len(noise), self.num_classes):
-                raise ValueError(f"class weights must have shape ({len(noise)}, {self.num_classes}) (got {weights.shape})")
+                raise ValueError(
+                    f"class weights must have shape ({len(noise)}, {self.num_classes}) (got {weights.shape})"
+                )
             return self._batched(noise, weights, call=self._call_mixed)
         labels = np.broadcast_to(np.asarray(labels, dtype="int32"), (len(noise),))
         if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"classes must be between 0 and {self.num_classes - 1} (got {labels.min()}..{labels.max()})")
+            raise ValueError(
+                f"classes must be between 0 and {self.num_classes - 1} (got {labels.min()}..{labels.max()})"
+            )
         return self._batched(noise, labels)
 
     def balanced_labels(self, n: int) -> np.ndarray | None:

@@ -1,6 +1,6 @@
 """The training loop's periodic jobs: small objects with an interval and a method.
 
-    jobs = [RecordMetrics(...), MeasureQuality(...), CheckHealth(...), DrawSamples(...), SaveCheckpoint(...), TimeLimit(...)]
+    jobs = [RecordMetrics(...), MeasureQuality(...), CheckHealth(...), DrawSamples(...), ..., TimeLimit(...)]
     steps = steps_this_call(step, total, most, jobs)  # never past the next job's step
     gan.train_steps(batches, steps); step += steps
     reason = run_due(jobs, step)                       # each job whose step it is, in order

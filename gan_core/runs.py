@@ -71,12 +71,17 @@ class RunDir:
     @classmethod
     def create(cls, runs_dir: str | Path, config: TrainConfig, run_id: str | None = None) -> RunDir:
         base = Path(runs_dir) / (run_id or new_run_id(config))
+        base.parent.mkdir(parents=True, exist_ok=True)
         path, n = base, 1
-        while path.exists():  # two runs started in the same second
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
+        while True:  # two runs started in the same second, perhaps by two processes: mkdir decides
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                path = base.with_name(f"{base.name}-{n}")
         run = cls(path)
-        run.samples_dir.mkdir(parents=True)
+        run.samples_dir.mkdir()
         run.checkpoints_dir.mkdir()
         run.write_config(config)
         return run

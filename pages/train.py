@@ -63,13 +63,14 @@ def start_run(registry: RunRegistry, config: TrainConfig) -> str | None:
 def check_npz(config: TrainConfig) -> None:
     """Read the user's .npz now, so a bad file is refused before a run folder exists."""
     data = load_dataset("npz", config.npz_path)
-    name, n, d_updates = Path(config.npz_path).name, len(data), config.resolved().d_updates
+    resolved = config.resolved()
+    name, n, batch_size, d_updates = Path(config.npz_path).name, len(data), resolved.batch_size, resolved.d_updates
     if config.conditional and data.labels is None:
         raise DatasetError(
             f"conditional training needs class labels and {name} has none: add an integer array named "
             "'labels' (one per image), or turn conditional off"
         )
-    per_step = config.batch_size * d_updates
+    per_step = batch_size * d_updates
     if per_step > n:
         raise DatasetError(
             f"each step takes batch_size x d_updates = {per_step} images but {name} "
@@ -83,7 +84,8 @@ def demo_ui(registry: RunRegistry) -> None:
         st.subheader("Watch a GAN learn to draw digits")
         st.markdown(
             f"The demo trains preset **{DEFAULTS.preset}** on **{DEFAULTS.dataset}** for {DEFAULTS.steps:,} steps "
-            f"of {DEFAULTS.batch_size} images. Noise turns into digits within a few minutes on this CPU: the page "
+            f"of {DEFAULTS.resolved().batch_size} images. Noise turns into digits within a few minutes on this CPU: "
+            "the page "
             f"shows what the generator draws from the same {DEFAULTS.grid_size} noise vectors every "
             f"{DEFAULTS.sample_every} steps, with the losses and the discriminator's view beside it."
         )
@@ -169,8 +171,9 @@ MAIN_KNOBS = (
     ("beta_2", "ema", "conditional"),
     ("steps", "seed", "sample_every"),
 )
-# Knobs whose default depends on the preset and the loss family (TrainConfig.resolved()).
-OPTIMISER_KNOBS = ("g_learning_rate", "d_learning_rate", "beta_1", "beta_2", "d_updates")
+# Knobs whose default depends on the preset and the loss family (TrainConfig.resolved()): batch size
+# and the optimiser's settings.
+OPTIMISER_KNOBS = ("batch_size", "g_learning_rate", "d_learning_rate", "beta_1", "beta_2", "d_updates")
 
 
 def optimiser_defaults(preset: str, loss: str) -> dict:

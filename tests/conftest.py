@@ -26,7 +26,13 @@ def wait_for(predicate, timeout=120.0, interval=0.02):
 def tiny_config(**overrides) -> TrainConfig:
     """The `tiny` preset with intervals small enough that every code path runs within 40 steps."""
     settings = dict(
-        preset="tiny", batch_size=16, steps=40, metrics_every=5, sample_every=10, checkpoint_every=20, grid_size=16,
+        preset="tiny",
+        batch_size=16,
+        steps=40,
+        metrics_every=5,
+        sample_every=10,
+        checkpoint_every=20,
+        grid_size=16,
         quality_every=0,  # scoring has its own tests; the first score loads the digit classifier (seconds)
     )
     settings.update(overrides)

@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from gan_core.config import TrainConfig
 from gan_core.data import load_dataset, make_dataset
-from gan_core.gan import build_gan
-from gan_core.losses import LOSSES, BCE, Hinge, LeastSquares, Minimax, WassersteinGP, make_loss
+from gan_core.gan import build_gan, translate
+from gan_core.losses import BCE, LOSSES, Hinge, LeastSquares, Minimax, WassersteinGP, make_loss
 
 # Fixed D outputs (one column, as D gives them): two real, two fake.
 REAL = tf.constant([[2.0], [-1.0]])
@@ -152,3 +152,27 @@ def test_conditional_grid_has_one_row_per_class_and_one_column_per_noise_vector(
     np.testing.assert_allclose(gan.sampler(noise[:3], one_hot), images, atol=1e-6)
     with pytest.raises(ValueError, match="classes must be between 0 and 9"):
         gan.sampler(noise[:1], 10)
+
+
+def test_translation_shifts_each_image_by_at_most_an_eighth_and_passes_gradients():
+    images = np.full((64, 28, 28, 1), -1.0, np.float32)
+    images[:, 10:18, 12:16] = 1.0  # an 8x4 stroke well inside the frame
+    x = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        shifted = translate(x)
+        total = tf.reduce_sum(shifted)
+    out = shifted.numpy()[..., 0]
+    tops = [np.nonzero(o > 0)[0].min() for o in out]
+    lefts = [np.nonzero(o > 0)[1].min() for o in out]
+    assert all((o > 0).sum() == 32 for o in out)  # the stroke moved whole, nothing clipped
+    assert set(tops) <= set(range(6, 15)) and set(lefts) <= set(range(8, 17))  # at most 4 px each way
+    assert len(set(zip(tops, lefts))) > 10  # shifted per image, not once per batch
+    assert tape.gradient(total, x).numpy().sum() > 0
+
+
+def test_augmented_training_takes_a_step():
+    gan = build_gan(TrainConfig(preset="tiny", batch_size=8, augment=True), (28, 28, 1))
+    assert gan.augment
+    gan.train_step((tf.zeros((8, 28, 28, 1)), tf.zeros((8,), tf.int32)))
+    assert all(math.isfinite(v) for v in gan.read_metrics().values())
