@@ -1,25 +1,38 @@
 """Throughput benchmark: images per second of the seeds' Keras loop, our GAN step, and our engine.
 
     python -m benchmarks.bench [--seconds 20] [--rounds 4] [--presets dense-bn,dcgan] [--batch-size 64]
-                             [--browser] [--quick]
+                               [--no-losses] [--browser] [--quick]
+
+Benchmarks live in benchmarks/, outside the engine package: gan_core never imports them, and they
+drive the engine only through its public API (build_gan, make_dataset, TrainingRun).
 
 Rows, for every preset, in this process, on mnist-sample:
 
-  a  the seeds' loop (001/003) ported to Keras 3: G.predict, D.train_on_batch on real and on fake,
-     combined.train_on_batch, with D.trainable toggled so that D really trains (checked once)
-  b  our `GAN.train_steps` over `make_dataset` batches, 25 steps a call, `read_metrics()` after each
-  c  our `TrainingRun` thread with its default intervals, while this thread calls `run.snapshot()`
-     every 0.5 s as the Train page does
+  a   the seeds' loop (001/003) ported to Keras 3: G.predict, D.train_on_batch on real and on fake,
+      combined.train_on_batch, with D.trainable toggled so that D really trains (checked once);
+      float32, BCE, no average of G, as the seeds train
+  b0  our `GAN.train_steps` over `make_dataset` batches, a metrics interval (25 steps) a call,
+      `read_metrics()` after each, with the defaults but ema=0: no average of G's weights
+  b   the same with the project's defaults, G's moving average (ema=0.999) included;
+      b/b0 is what the average costs
+  c   our `TrainingRun` thread with its default settings and intervals, while this thread calls
+      `run.snapshot()` every 0.5 s as the Train page does
+  with --losses (on by default), for the headline preset (dense-bn when measured, else the first):
+  b-minimax, b-lsgan, b-hinge, b-wgan-gp  row b with another loss family, at that family's defaults
+      (wgan-gp: 5 critic updates a step, each on its own batch); bce is row b itself. img/s counts
+      generator-step images (batch_size a step), so a family's extra D updates lower its figure
   with --browser, for dense-bn (the demo run), in the app served by `streamlit run`:
-  d  the run with the Train page open in headless chromium (live view once a second, the default)
-  d5 the same with the viewer's live view set to every 5 s
-  d0 the same run with nobody watching: the engine alone
+  d   the run with the Train page open in headless chromium (live view once a second, the default)
+  d5  the same with the viewer's live view set to every 5 s
+  d0  the same run with nobody watching: the engine alone
 
 All rows of a preset are built and warmed up first (compile excluded); then they take turns, one
 window each, for --rounds rounds (d0, d and d5 take turns with each other). This machine's speed drifts
 by 10-20% over minutes, and rows measured in turn see the same drift: each figure is the median
-window, each ratio the median of the ratios of windows measured together. The last line is
-`b/a dense=<x> dcgan=<y> c/b=<z>`.
+window, each ratio the median of the ratios of windows measured together. With the defaults
+(20 s, two presets, the loss rows) the rows train for about 4 minutes, plus building and compiling.
+The last two lines are
+`losses dense-bn img/s: bce=<> minimax=<> lsgan=<> hinge=<> wgan-gp=<>` and `b/a dense=<x> dcgan=<y> c/b=<z>`.
 
 This is a script that prints figures, not a test: they depend on the machine and on whatever
 else it runs, so compare figures from one run, never across machines.
@@ -28,6 +41,7 @@ else it runs, so compare figures from one run, never across machines.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import math
 import os
@@ -38,10 +52,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gan_core.config import TrainConfig
+
+if TYPE_CHECKING:
+    from gan_core.engine import Snapshot
 
 DEFAULT_PRESETS = ("dense-bn", "dcgan")
 DEFAULT_SECONDS = 20.0
@@ -85,10 +103,14 @@ class Settings:
 
 @dataclass(frozen=True)
 class Row:
-    key: str  # short name used in the ratios: "a", "b", "c"
+    key: str  # short name used in the ratios: "a", "b0", "b", "c", "b-hinge"
     name: str  # what the row measures, as printed in the table
     setup: Callable[[str, Settings], Meter]  # (preset, settings) -> a Meter, built and warmed up
     window_scale: float = 1.0  # this row's time is window_scale * --seconds
+    only: str | None = None  # the one preset this row measures; None: every preset
+
+    def measures(self, preset: str) -> bool:
+        return self.only is None or self.only == preset
 
 
 # ------------------------------------------------------------------ interleaved windows
@@ -219,7 +241,10 @@ class SeedLoop(_StepMeter):
 
     def note(self) -> str:
         share = self.predict_seconds / max(self.measured_seconds, 1e-9)
-        return f"float32, Keras jit_compile={self.discriminator.jit_compile} (its CPU default); predict() {share:.0%} of the time"
+        return (
+            f"float32, BCE, no average of G, Keras jit_compile={self.discriminator.jit_compile} (its CPU default); "
+            f"predict() {share:.0%} of the time"
+        )
 
 
 def _weights(model) -> list[np.ndarray]:
@@ -232,15 +257,20 @@ def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
 
 # ------------------------------------------------------------------ b: our GAN step
 class GanStep(_StepMeter):
-    """`GAN.train_steps` over tf.data batches, a metrics interval a call, then `read_metrics()` as the engine does."""
+    """`GAN.train_steps` over tf.data batches, a metrics interval a call, then `read_metrics()` as the engine does.
 
-    def __init__(self, preset: str, s: Settings):
+    `overrides` change TrainConfig's defaults (ema=0.0 for row b0, loss=... for the loss rows).
+    Each step takes `d_updates` batches of real images, one per D update, and counts as
+    `batch_size` images: the images G trained on, whatever the loss family's number of D updates."""
+
+    def __init__(self, preset: str, s: Settings, **overrides):
         from gan_core.data import load_images, make_dataset
         from gan_core.gan import build_gan
+        from gan_core.models import for_this_machine
 
-        self.config = config = _config(preset, s.batch_size)
+        self.config = config = for_this_machine(_config(preset, s.batch_size, **overrides))
         self.gan = build_gan(config, IMAGE_SHAPE)
-        self.batches = iter(make_dataset(load_images(DATASET), config.batch_size * config.d_steps, config.seed))
+        self.batches = iter(make_dataset(load_images(DATASET), config.batch_size * config.d_updates, config.seed))
         self.images_per_call = config.metrics_every * s.batch_size
         t0 = time.perf_counter()
         self.step()
@@ -252,7 +282,10 @@ class GanStep(_StepMeter):
         self.gan.read_metrics()
 
     def note(self) -> str:
-        return f"{self.config.precision}, jit_compile={self.config.jit_compile}"
+        c = self.config
+        return (
+            f"{c.precision}, jit_compile={c.jit_compile}, loss {c.loss}, {c.d_updates} D update(s)/step, ema={c.ema:g}"
+        )
 
 
 # ------------------------------------------------------------------ c: our engine, polled
@@ -267,44 +300,44 @@ class EngineRun(Meter):
     def __init__(self, preset: str, s: Settings, poll: float = POLL_SECONDS):
         from gan_core.engine import TrainingRun
 
-        # The engine's default intervals; steps only so high that the run cannot finish while measured.
-        self.config = config = _config(preset, s.batch_size, steps=10_000_000)
+        # The engine's default settings and intervals; steps only so high that the run cannot
+        # finish while measured.
+        self.config = _config(preset, s.batch_size, steps=10_000_000)
         self.batch, self.poll = s.batch_size, poll
         self.runs_dir = tempfile.mkdtemp(prefix="gan-bench-runs-")
         self.snapshots = 0
-        self.run = TrainingRun(config, runs_dir=self.runs_dir)
+        self.run = TrainingRun(self.config, runs_dir=self.runs_dir)
         t0 = time.perf_counter()
         self.run.start()
-        self._wait(lambda snap: snap["status"] == "running" and snap["step"] >= s.warmup_steps, COMPILE_TIMEOUT)
+        self._wait(lambda snap: snap.status == "running" and snap.step >= s.warmup_steps, COMPILE_TIMEOUT)
         self.warmup_seconds = time.perf_counter() - t0
+        self.config = self.run.snapshot().config  # with the precision and XLA choice the engine made
         self._pause()
 
-    def _snapshot(self) -> dict:
+    def _snapshot(self) -> Snapshot:
         snap = self.run.snapshot()
         self.snapshots += 1
-        if snap["status"] not in ("compiling", "running", "paused"):
-            why = snap["error"] or snap["end_reason"]
-            raise RuntimeError(f"row c, preset {self.config.preset!r}: the run ended as {snap['status']!r}: {why}")
+        if not snap.active:
+            why = snap.error or snap.end_reason
+            raise RuntimeError(f"row c, preset {self.config.preset!r}: the run ended as {snap.status!r}: {why}")
         return snap
 
-    def _wait(self, done: Callable[[dict], bool], timeout: float) -> dict:
+    def _wait(self, done: Callable[[Snapshot], bool], timeout: float) -> Snapshot:
         deadline = time.perf_counter() + timeout
         while not done(snap := self._snapshot()):
             if time.perf_counter() > deadline:
-                raise RuntimeError(
-                    f"row c, preset {self.config.preset!r}: still {snap['status']!r} after {timeout:g} s"
-                )
+                raise RuntimeError(f"row c, preset {self.config.preset!r}: still {snap.status!r} after {timeout:g} s")
             time.sleep(0.01)
         return snap
 
     def _pause(self) -> None:
         self.run.pause()
-        self._wait(lambda snap: snap["status"] == "paused", 60.0)
+        self._wait(lambda snap: snap.status == "paused", 60.0)
 
     def window(self, seconds: float) -> Window:
         self.run.resume()
-        first = self._wait(lambda snap: snap["status"] == "running" and snap["last_step_at"] is not None, 60.0)
-        first = self._wait(lambda snap: snap["last_step_at"] != first["last_step_at"], 60.0)  # a whole call
+        first = self._wait(lambda snap: snap.status == "running" and snap.last_step_at is not None, 60.0)
+        first = self._wait(lambda snap: snap.last_step_at != first.last_step_at, 60.0)  # a whole call
         cpu0, start = time.process_time(), time.perf_counter()
         next_poll = start
         while time.perf_counter() - start < seconds:  # snapshots as the Train page takes them
@@ -313,14 +346,14 @@ class EngineRun(Meter):
             last = self._snapshot()
         cpu = time.process_time() - cpu0
         self._pause()
-        wall = last["last_step_at"] - first["last_step_at"]
-        return Window((last["step"] - first["step"]) * self.batch, wall, cpu * wall / (time.perf_counter() - start))
+        wall = last.last_step_at - first.last_step_at
+        return Window((last.step - first.step) * self.batch, wall, cpu * wall / (time.perf_counter() - start))
 
     def note(self) -> str:
         c = self.config
         return (
-            f"{c.precision}; every {c.metrics_every}/{c.sample_every}/{c.checkpoint_every}/{c.quality_every} steps: "
-            f"metrics/grid/checkpoint/quality; {self.snapshots} snapshots"
+            f"{c.precision}, ema={c.ema:g}; every {c.metrics_every}/{c.sample_every}/{c.checkpoint_every}/"
+            f"{c.quality_every} steps: metrics/grid/checkpoint/quality; {self.snapshots} snapshots"
         )
 
     def close(self) -> None:
@@ -328,16 +361,17 @@ class EngineRun(Meter):
             self.run.stop(timeout=60.0)
             self.run.wait(120.0)  # the stop writes a checkpoint and exports the generator
             final = self.run.snapshot()
-            if final["status"] != "stopped":
+            if final.status != "stopped":
                 raise RuntimeError(
-                    f"row c, preset {self.config.preset!r}: the run ended as {final['status']!r} when stopped: {final['error']}"
+                    f"row c, preset {self.config.preset!r}: the run ended as {final.status!r} "
+                    f"when stopped: {final.error}"
                 )
         finally:
             shutil.rmtree(self.runs_dir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ d: the app, watched in a browser
-def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measurement]:  # noqa: C901
+def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measurement]:
     """The demo run started from the Train page of the app served by `streamlit run`, in windows
     with the page open in headless chromium (polling once a second: row d; every 5 s: row d5) and
     with the browser on about:blank, nobody watching (row d0, the engine alone in the same app),
@@ -350,8 +384,10 @@ def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measu
 
     from tests.browser import chromium_page, studio_server, wait_until
 
-    if preset != TrainConfig().preset:
-        raise RuntimeError(f"row d starts the demo run, which trains {TrainConfig().preset!r}, not {preset!r}")
+    demo = TrainConfig()  # what "Start a demo run" trains, whatever --batch-size says
+    if preset != demo.preset:
+        raise RuntimeError(f"row d starts the demo run, which trains {demo.preset!r}, not {preset!r}")
+    batch = demo.batch_size
     runs_dir = Path(tempfile.mkdtemp(prefix="gan-bench-app-"))
     settle = 3.0
 
@@ -381,9 +417,11 @@ def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measu
                 last, cpu1 = records()[-1], cpu_seconds(server.pid)
                 wall = last["time"] - first["time"]
                 if wall <= 0:
-                    raise RuntimeError(f"row {key}: the demo run recorded no metrics in a window; did it end? Use fewer --seconds")
+                    raise RuntimeError(
+                        f"row {key}: the demo run recorded no metrics in a window; did it end? Use fewer --seconds"
+                    )
                 windows[key].append(
-                    Window((last["step"] - first["step"]) * s.batch_size, wall, (cpu1 - cpu0) * wall / seconds)
+                    Window((last["step"] - first["step"]) * batch, wall, (cpu1 - cpu0) * wall / seconds)
                 )
 
             def open_train_page(refresh: str | None = None) -> None:
@@ -408,15 +446,40 @@ def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measu
         "d5": "the same, the viewer's live view set to every 5 s",
         "d0": "the same run with the browser on about:blank, in turns with d and d5",
     }
-    return {key: _measurement(w, warmup, notes[key], s.batch_size) for key, w in windows.items()}
+    return {key: _measurement(w, warmup, notes[key], batch) for key, w in windows.items()}
 
 
 # ------------------------------------------------------------------ the rows
 ROWS: list[Row] = [
     Row("a", "seeds' loop (predict + 3x train_on_batch)", SeedLoop),
-    Row("b", "GAN.train_steps loop", GanStep),
+    Row("b0", "GAN.train_steps loop, ema=0 (no average)", functools.partial(GanStep, ema=0.0)),
+    Row("b", "GAN.train_steps loop (defaults)", GanStep),
     Row("c", "TrainingRun + snapshot() every 0.5 s", EngineRun, window_scale=1.25),
 ]
+
+
+def loss_key(loss: str) -> str:
+    """The row that measures `loss`: the default family is row b itself."""
+    return "b" if loss == TrainConfig().loss else f"b-{loss}"
+
+
+def loss_rows(preset: str) -> list[Row]:
+    """Row b with each loss family other than the default, for `preset` only."""
+    from gan_core.losses import LOSSES
+
+    return [
+        Row(loss_key(name), f"GAN.train_steps loop, loss {name}", functools.partial(GanStep, loss=name), only=preset)
+        for name in LOSSES
+        if loss_key(name) != "b"
+    ]
+
+
+def headline_preset(presets: Sequence[str]) -> str:
+    """The preset of the summary's c/b and of the loss rows: dense-bn, the default, when measured."""
+    default = TrainConfig().preset
+    return default if default in presets else presets[0]
+
+
 # With --browser: the demo run in the app, with and without the Train page open (default preset only).
 BROWSER_ROWS = {
     "d": "the app's run, Train page open in chromium",
@@ -467,7 +530,9 @@ def run_rows(
     import keras
 
     results: dict[tuple[str, str], Measurement] = {}
+    all_rows = rows
     for preset in presets:
+        rows = [row for row in all_rows if row.measures(preset)]
         settings = Settings(batch_size, seconds, warmup_steps)
         meters: dict[str, Meter] = {}
         windows: dict[str, list[Window]] = {}
@@ -482,7 +547,7 @@ def run_rows(
                     w = meters[row.key].window(seconds * row.window_scale / rounds)
                     windows[row.key].append(w)
                     line.append(f"{row.key} {w.rate:,.0f}")
-                report(f"    round {i + 1}/{rounds}, img/s: " + ", ".join(line))
+                report(f"    {preset} round {i + 1}/{rounds}, img/s: " + ", ".join(line))
             for row in rows:
                 m = meters[row.key]
                 results[row.key, preset] = _measurement(windows[row.key], m.warmup_seconds, m.note(), batch_size)
@@ -511,7 +576,7 @@ def summary_line(b_over_a: dict[str, float], c_over_b: float) -> str:
 
 
 def report_lines(rows: Sequence[Row], presets: Sequence[str], results: dict[tuple[str, str], Measurement]) -> list[str]:
-    """The table, the ratios, and the summary line last."""
+    """The table, the ratios, the loss families' table and line, and the summary line last."""
     rows = [*rows, *(Row(key, name, None) for key, name in BROWSER_ROWS.items())]
     name_width = max(len(f"{r.key}  {r.name}") for r in rows)
     preset_width = max(6, *(len(p) for p in presets))
@@ -534,32 +599,72 @@ def report_lines(rows: Sequence[Row], presets: Sequence[str], results: dict[tupl
         f"cores: CPU seconds this process used per second of its window, of {os.cpu_count()}. Low means waiting "
         "(row a's predict() partly waits) or other processes holding the CPUs: then the figure is depressed."
     )
+    lines.append("img/s counts generator-step images, batch_size a step, in every row.")
+    headline = headline_preset(presets)
     keys = {key for key, _ in results}
-    if not {"a", "b", "c"} <= keys:
-        return lines
     lines.append("")
-    b_over_a = {p: ratio(results, "b", "a", p) for p in presets}
-    c_over_b = {p: ratio(results, "c", "b", p) for p in presets}
     for p in presets:
-        # The same ratios in CPU time per step, as a cross-check when the machine was busy.
-        cpu_b_a = results["a", p].cpu_ms_per_step / results["b", p].cpu_ms_per_step
-        cpu_c_b = results["b", p].cpu_ms_per_step / results["c", p].cpu_ms_per_step
-        lines.append(
-            f"{p:<{preset_width}}  b/a = {b_over_a[p]:.2f}   c/b = {c_over_b[p]:.2f}   "
-            f"(by CPU ms/step: b/a = {cpu_b_a:.2f}, c/b = {cpu_c_b:.2f})"
-        )
-    # c/b is the engine's overhead over its bare step; it shows most where steps are short, as in
-    # dense-bn, the default preset.
-    headline = "dense-bn" if "dense-bn" in presets else presets[0]
+        if {("a", p), ("b", p), ("c", p)} <= results.keys():
+            # The same ratios in CPU time per step, as a cross-check when the machine was busy.
+            b_a, c_b = ratio(results, "b", "a", p), ratio(results, "c", "b", p)
+            lines.append(
+                f"{p:<{preset_width}}  b/a = {b_a:.2f}   c/b = {c_b:.2f}   (by CPU ms/step: "
+                f"b/a = {cpu_ratio(results, 'b', 'a', p):.2f}, c/b = {cpu_ratio(results, 'c', 'b', p):.2f})"
+            )
+        if {("b", p), ("b0", p)} <= results.keys():
+            b_b0 = ratio(results, "b", "b0", p)
+            lines.append(
+                f"{p:<{preset_width}}  b/b0 = {b_b0:.2f} (by CPU ms/step: {cpu_ratio(results, 'b', 'b0', p):.2f}): "
+                f"averaging G's weights (ema={TrainConfig().ema:g}) costs {1 - b_b0:.0%} of the step's img/s"
+            )
     if ("d", headline) in results:
         lines.append(
             f"{headline}: browser watching / engine alone: d/d0 = {ratio(results, 'd', 'd0', headline):.2f} "
             f"(the same app run, in turns), d/c = {ratio(results, 'd', 'c', headline):.2f} (across processes); "
             f"with the live view every 5 s: d5/d0 = {ratio(results, 'd5', 'd0', headline):.2f}"
         )
-    lines.append(f"c/b in the summary line is {headline}'s")
-    lines.append(summary_line(b_over_a, c_over_b[headline]))
+    summary = {"a", "b", "c"} <= keys
+    if summary:
+        # c/b is the engine's overhead over its bare step; it shows most where steps are short, as in
+        # dense-bn, the default preset.
+        lines.append(f"c/b in the summary line is {headline}'s")
+    lines.extend(loss_lines(results, headline))
+    if summary:
+        b_over_a = {p: ratio(results, "b", "a", p) for p in presets}
+        lines.append(summary_line(b_over_a, ratio(results, "c", "b", headline)))
     return lines
+
+
+def loss_lines(results: dict[tuple[str, str], Measurement], preset: str) -> list[str]:
+    """Row b with every loss family on `preset`: a table and the `losses <preset> img/s: ...` line;
+    nothing unless every family was measured."""
+    from gan_core.losses import LOSSES
+
+    keys = {name: loss_key(name) for name in LOSSES}
+    if not all((key, preset) in results for key in keys.values()):
+        return []
+    lines = [
+        "",
+        (
+            f"Loss families on {preset}: row b with each family at its defaults, in turns with the rows above. "
+            "img/s counts generator-step images (batch_size a step), so a family's extra D updates lower it."
+        ),
+        f"{'loss':<8}  {'row':<9}  {'img/s':>9}  {'/ bce':>6}  D updates/step",
+    ]
+    for name, key in keys.items():
+        m = results[key, preset]
+        lines.append(
+            f"{name:<8}  {key:<9}  {m.images_per_second:>9,.0f}  {ratio(results, key, 'b', preset):>6.2f}  "
+            f"{LOSSES[name].defaults.d_updates}"
+        )
+    figures = " ".join(f"{name}={results[key, preset].images_per_second:.0f}" for name, key in keys.items())
+    lines.append(f"losses {preset} img/s: {figures}")
+    return lines
+
+
+def cpu_ratio(results: dict[tuple[str, str], Measurement], top: str, bottom: str, preset: str) -> float:
+    """top/bottom in speed measured by CPU time per step: bottom's CPU ms/step over top's."""
+    return results[bottom, preset].cpu_ms_per_step / results[top, preset].cpu_ms_per_step
 
 
 # ------------------------------------------------------------------ command line
@@ -568,14 +673,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.bench",
-        description="Images per second of the seeds' Keras loop (a), our GAN step (b) "
-        "and our engine polled like the Train page (c).",
+        description=__doc__.split("\n\n", 1)[0] + "\n\n" + __doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--seconds",
         type=float,
         default=None,
-        help=f"time each of rows a, b, d0, d and d5 trains, in --rounds windows; row c gets 1.25x "
+        help=f"time each row trains, in --rounds windows; row c gets 1.25x "
         f"(default {DEFAULT_SECONDS:g}, --quick {QUICK_SECONDS:g})",
     )
     parser.add_argument(
@@ -590,6 +695,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="images per step (default %(default)s)")
     parser.add_argument(
         "--quick", action="store_true", help="tiny windows and warm-ups: a smoke test, not a measurement"
+    )
+    parser.add_argument(
+        "--losses",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add row b with each other loss family (minimax, lsgan, hinge, wgan-gp) on the headline preset, "
+        "dense-bn: 4 more windows a round (default: on)",
     )
     parser.add_argument(
         "--browser",
@@ -619,10 +731,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _not_expected_retracing(record) -> bool:
+    """Every row's GAN traces its own step once; TensorFlow counts the traces of one method across
+    objects and warns of retracing from the fifth row on. Expected here, so not printed."""
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
 def main(argv: Sequence[str] | None = None, rows: Sequence[Row] = ROWS) -> dict[tuple[str, str], Measurement]:
     args = parse_args(argv)
     import keras
     import tensorflow as tf
+
+    tf.get_logger().addFilter(_not_expected_retracing)
 
     def say(text: str) -> None:
         print(text, flush=True)
@@ -632,6 +752,8 @@ def main(argv: Sequence[str] | None = None, rows: Sequence[Row] = ROWS) -> dict[
         f"GAN Studio throughput on {DATASET}, batch {args.batch_size}: keras {keras.__version__}, "
         f"tensorflow {tf.__version__}, python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load}"
     )
+    if args.losses:
+        rows = [*rows, *loss_rows(headline_preset(args.presets))]
     t0 = time.perf_counter()
     results = run_rows(
         rows, args.presets, args.batch_size, args.seconds, args.warmup_steps, rounds=args.rounds, report=say

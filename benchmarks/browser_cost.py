@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gan_core.config import TrainConfig  # noqa: E402 -- importable once the root is on the path
 from tests.browser import chromium_page, studio_server, wait_until  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -55,7 +56,7 @@ def chromium_processes() -> dict[int, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python benchmarks/browser_cost.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring window (default %(default)s)")
     parser.add_argument("--refresh", help="the Train page's live view choice to click, e.g. 'every 5 s'")
     args = parser.parse_args()
@@ -87,7 +88,7 @@ def main() -> None:
     finally:
         shutil.rmtree(runs, ignore_errors=True)
 
-    batch = 64  # the demo run's batch size
+    batch = TrainConfig().batch_size  # the demo run trains the defaults
     rate = (last["step"] - first["step"]) * batch / (last["time"] - first["time"])
     per_process = {pid: (chromium1[pid] - chromium0[pid]) / wall for pid in chromium}
     refresh = f", live view {args.refresh}" if args.refresh else ""
