@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-DEFAULT_PRESET = "dense-bn"
+DEFAULT_PRESET = "dense-bn-aug"
 DEFAULT_DATASET = "mnist-sample"
 DEFAULT_LOSS = "bce"
 PRECISIONS = ("float32", "mixed_bfloat16")

@@ -124,14 +124,11 @@ def _dense_discriminator(
     name: str,
     logits: bool = False,
     init: str = "glorot_uniform",
-    dropout: float = 0.0,
 ) -> keras.Model:
     model = keras.Sequential([keras.Input(shape), layers.Flatten()], name=name)
     for units in hidden:
         model.add(layers.Dense(units, kernel_initializer=init))
         model.add(activation())
-        if dropout:
-            model.add(layers.Dropout(dropout))
     model.add(layers.Dense(1, activation=None if logits else "sigmoid"))
     return model
 
@@ -236,60 +233,13 @@ def dense_bn_discriminator(shape: Shape, logits: bool = False) -> keras.Model:
 
 
 # --- ours: seed 003's networks trained for a few CPU minutes ----------------------------------
-# On this 2-core CPU a batch of 256 costs about a third more time than a batch of 64 (the dense
-# layers are latency-bound at 64), so 3 minutes hold as many steps of four times the images; a
-# higher learning rate uses them. With 5,000 images D sees each one hundreds of times in those
-# minutes and overfits; dropout in D (as seeds 000 and 002 have) keeps it from memorising them.
-
-
-def dense_bn_dropout_discriminator(shape: Shape, logits: bool = False) -> keras.Model:
-    return _dense_discriminator(
-        shape, [512, 256], lambda: layers.LeakyReLU(0.2), "dense_bn_dropout_discriminator", logits, dropout=0.3
-    )
-
-
-# --- ours: a small DCGAN sized for a laptop CPU ------------------------------------------------
-# Dense generators draw each pixel from its own output unit, hence the salt-and-pepper speckle
-# of dense-bn's digits; transposed convolutions share weights across the image and draw strokes.
-# Seed 002's DCGAN does too but costs ~165 MFLOP a generated image; this one ~15 (channels 64 and
-# 32 instead of 256/128/64, 4x4 kernels that tile a stride-2 upsampling evenly).
-
-
-def conv_small_generator(latent_dim: int, shape: Shape) -> keras.Model:
-    h, w, c = shape
-    if h % 4 or w % 4:
-        raise PresetError(
-            f"preset 'conv' upsamples twice by 2, so image height and width must be multiples of 4 (got {h}x{w})"
-        )
-    return keras.Sequential(
-        [
-            keras.Input((latent_dim,)),
-            layers.Dense(h // 4 * w // 4 * 64, use_bias=False),
-            layers.BatchNormalization(),
-            layers.LeakyReLU(0.2),
-            layers.Reshape((h // 4, w // 4, 64)),
-            layers.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False),
-            layers.BatchNormalization(),
-            layers.LeakyReLU(0.2),
-            layers.Conv2DTranspose(c, 4, strides=2, padding="same", activation="tanh"),
-        ],
-        name="conv_generator",
-    )
-
-
-def conv_small_discriminator(shape: Shape, logits: bool = True) -> keras.Model:
-    return keras.Sequential(
-        [
-            keras.Input(shape),
-            layers.Conv2D(32, 4, strides=2, padding="same"),
-            layers.LeakyReLU(0.2),
-            layers.Conv2D(64, 4, strides=2, padding="same"),
-            layers.LeakyReLU(0.2),
-            layers.Flatten(),
-            layers.Dense(1, activation=None if logits else "sigmoid"),
-        ],
-        name="conv_discriminator",
-    )
+# `dense-bn-aug` changes how seed 003's networks train, not the networks. Measured on this 2-core CPU
+# (README, "Better digits"): a batch of 256 costs little more time than a batch of 64 (the dense
+# layers are latency-bound at 64), so three minutes hold nearly as many steps of four times the
+# images, which a learning rate of 8e-4 uses; and with 5,000 images D sees each hundreds of times
+# and memorises them (FD-digits turns back up after ~7,000 steps) unless real and fake images are
+# shifted by a few pixels before it (DiffAugment, gan.translate). A small convolutional
+# generator and dropout in D were tried and did worse per CPU minute.
 
 
 # --- ours: a model small enough to test the engine in seconds --------------------------------
@@ -311,7 +261,7 @@ PRESETS: dict[str, Preset] = {
             "003",
             "Seed 003: dense generator 256-512-1024 with LeakyReLU(0.2) and BatchNorm(momentum 0.8), "
             "dense discriminator 512-256 with LeakyReLU(0.2); Adam(2e-4, beta_1 0.5). "
-            "The default: the best digits in a few CPU minutes.",
+            "Trained at batch 256 with augmentation, it is the default (dense-bn-aug).",
             dense_bn_generator,
             dense_bn_discriminator,
             from_logits=False,
@@ -353,27 +303,17 @@ PRESETS: dict[str, Preset] = {
             mixed_bfloat16=True,
         ),
         Preset(
-            "dense-bn-256",
+            "dense-bn-aug",
             "",
-            "Ours: seed 003's networks with dropout 0.3 in the discriminator, trained at batch 256 with "
-            "Adam(4e-4, beta_1 0.5): the most digit per CPU minute.",
+            "Ours, the default: seed 003's networks trained at batch 256 with Adam(8e-4, beta_1 0.5) and "
+            "DiffAugment translation before D: the best digits in three CPU minutes.",
             dense_bn_generator,
-            dense_bn_dropout_discriminator,
+            dense_bn_discriminator,
             from_logits=False,
             batch_size=256,
-            g_learning_rate=4e-4,
-            d_learning_rate=4e-4,
-            mixed_bfloat16=True,
-        ),
-        Preset(
-            "conv",
-            "",
-            "Ours: a small DCGAN for CPUs: generator Dense 7x7x64 + BatchNorm, Conv2DTranspose 32/1 (4x4), "
-            "discriminator Conv 32/64 (4x4, stride 2, LeakyReLU 0.2) with a logit; Adam(2e-4, beta_1 0.5).",
-            conv_small_generator,
-            conv_small_discriminator,
-            from_logits=True,
-            jit_compile=False,
+            augment=True,
+            g_learning_rate=8e-4,
+            d_learning_rate=8e-4,
             mixed_bfloat16=True,
         ),
         Preset(

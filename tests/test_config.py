@@ -134,8 +134,15 @@ def test_the_loss_familys_optimiser_defaults_come_before_the_presets():
         5,
     )
     assert TrainConfig(loss="wgan-gp", beta_1=0.5, d_updates=2).resolved().beta_1 == 0.5
-    hinge = TrainConfig(loss="hinge").resolved()
-    assert (hinge.g_learning_rate, hinge.beta_1, hinge.beta_2, hinge.d_updates) == (2e-4, 0.5, 0.999, 1)
+    hinge = TrainConfig(preset="dense-bn", loss="hinge").resolved()
+    assert (hinge.g_learning_rate, hinge.beta_1, hinge.beta_2, hinge.d_updates, hinge.batch_size) == (
+        2e-4,
+        0.5,
+        0.999,
+        1,
+        64,
+    )
+    assert TrainConfig().resolved().batch_size == 256 and TrainConfig().resolved().augment  # the default preset's
 
 
 def test_an_unknown_loss_lists_the_families():
