@@ -1,10 +1,12 @@
 """Server-side time of each Explore page interaction, per preset; and of a whole page rerun under AppTest.
 
-    python benchmarks/explore_latency.py [--repeats 30] [--presets dense-bn,dcgan] [--skip-apptest]
+    python benchmarks/explore_latency.py [--repeats 30] [--presets dense-bn,dcgan] [--conditional] [--skip-apptest]
 
 Generators are built untrained (timing does not depend on the weights). Every repetition uses a new
 point, so the Explorer's cache of recent images never answers: these are the times of real work.
-The budget is 200 ms per slider move on two CPU cores.
+The budget is 200 ms per slider move on two CPU cores. `--conditional` also times each preset's
+conditional generator (ten classes): the same interactions drawn as a class, and the walk between
+two classes with the same noise, whose class weights take the sampler's second traced call.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script, from anywhere
 
 import numpy as np
 
@@ -31,8 +32,9 @@ from gan_core.latent import walk
 from gan_core.models import PRESETS, build_models
 from gan_core.runs import RunDir
 
+ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MS = 200.0
-LATENT_DIM, SHAPE = 100, (28, 28, 1)
+LATENT_DIM, SHAPE, CLASSES = 100, (28, 28, 1), 10
 # The page's sizes (pages/explore.py): the image at t ~336 px, strip frames and plane cells ~84 px.
 BIG, SMALL = ex.scale_for(28, 336), ex.scale_for(28, 84)
 
@@ -54,38 +56,40 @@ def timed(fn, repeats: int, warmup: int = 3) -> tuple[float, float]:
 
 
 def interactions(explorer: ex.Explorer) -> dict:
-    """Each page interaction as the page does it, on a new point each call."""
+    """Each page interaction as the page does it, on a new point each call (a conditional
+    generator draws class 3, and walks from class 3 to class 8 with the same noise)."""
     rng = np.random.default_rng(0)
     a, b = explorer.noise(0), explorer.noise(1)
     dims = [0, 1, 2, 3]
     plane_dirs = ex.dimension_directions(LATENT_DIM, (0, 1))
     pca_dirs, _ = explorer.principal_directions()
+    label = 3 if explorer.conditional else None
 
     def image_at_t(_):
         z_t = ex.point_at(a, b, rng.uniform(), "slerp")
-        ex.picture_png(explorer.generate(z_t), BIG)
+        ex.picture_png(explorer.generate(z_t, label), BIG)
 
     def strip(i):  # a new endpoint or method or frame count: 16 frames, the most the slider allows
-        ex.picture_png(explorer.generate(walk(a, explorer.noise(1000 + i), 16, "slerp")), SMALL, ncols=16)
+        ex.picture_png(explorer.generate(walk(a, explorer.noise(1000 + i), 16, "slerp"), label), SMALL, ncols=16)
 
     def dimension_slider(_):
         z = ex.nudge(ex.point_at(a, b, 0.5, "slerp"), dims, rng.uniform(-3, 3, len(dims)))
-        ex.picture_png(explorer.generate(z), BIG)
+        ex.picture_png(explorer.generate(z, label), BIG)
 
     def plane(directions):
         def move(_):
             center = ex.point_at(a, b, rng.uniform(), "slerp")
-            ex.picture_png(explorer.generate(ex.plane(center, directions, 7, 2.0)), SMALL, ncols=7)
+            ex.picture_png(explorer.generate(ex.plane(center, directions, 7, 2.0), label), SMALL, ncols=7)
 
         return move
 
     def t_move(_):  # what a t move recomputes: the image at t, the per-dimension image (same point), the plane
         z_t = ex.point_at(a, b, rng.uniform(), "slerp")
-        ex.picture_png(explorer.generate(z_t), BIG)
-        ex.picture_png(explorer.generate(ex.nudge(z_t, dims, [0.0] * 4)), BIG)
-        ex.picture_png(explorer.generate(ex.plane(z_t, plane_dirs, 7, 2.0)), SMALL, ncols=7)
+        ex.picture_png(explorer.generate(z_t, label), BIG)
+        ex.picture_png(explorer.generate(ex.nudge(z_t, dims, [0.0] * 4), label), BIG)
+        ex.picture_png(explorer.generate(ex.plane(z_t, plane_dirs, 7, 2.0), label), SMALL, ncols=7)
 
-    return {
+    found = {
         "image at t": image_at_t,
         "strip (16 frames)": strip,
         "dimension slider": dimension_slider,
@@ -93,13 +97,28 @@ def interactions(explorer: ex.Explorer) -> dict:
         "plane 7x7 (pca)": plane(pca_dirs),
         "t move (all of the above that t redraws)": t_move,
     }
+    if not explorer.conditional:
+        return found
+
+    def class_t_move(_):  # between two classes, what a t move recomputes: the mix at t, and the plane through it
+        t = rng.uniform()
+        ex.picture_png(explorer.between_classes(a, 3, 8, t), BIG)
+        mix = ex.class_mix(3, 8, t, explorer.num_classes)
+        ex.picture_png(explorer.generate(ex.plane(a, plane_dirs, 7, 2.0), mix), SMALL, ncols=7)
+
+    def class_strip(i):  # a new noise: 16 frames from class 3 to class 8
+        frames = explorer.between_classes(explorer.noise(2000 + i), 3, 8, np.linspace(0.0, 1.0, 16))
+        ex.picture_png(frames, SMALL, ncols=16)
+
+    return {**found, "between classes: t move": class_t_move, "between classes: strip (16 frames)": class_strip}
 
 
-def bench_presets(presets: list[str], repeats: int) -> None:
+def bench_presets(presets: list[str], repeats: int, conditional: bool = False) -> None:
     print(f"\nPer interaction, server side, ms (median / p95 of {repeats}; budget {BUDGET_MS:.0f} ms)")
     rows = []
-    for name in presets:
-        generator, _ = build_models(name, LATENT_DIM, SHAPE)
+    for name in [*presets, *(f"{p}+cond" for p in presets if conditional)]:
+        preset, _, cond = name.partition("+")
+        generator, _ = build_models(preset, LATENT_DIM, SHAPE, num_classes=CLASSES if cond else None)
         start = time.perf_counter()
         explorer = ex.Explorer(generator)
         load_ms = (time.perf_counter() - start) * 1000
@@ -111,13 +130,14 @@ def bench_presets(presets: list[str], repeats: int) -> None:
             rows.append((name, label, median, p95))
         rows.append((name, f"one-off: trace {load_ms:.0f} ms, principal directions {pca_ms:.0f} ms", None, None))
     width = max(len(r[1]) for r in rows if r[2] is not None)
-    print(f"{'preset':<11} {'interaction':<{width}} {'median':>8} {'p95':>8}")
+    name_width = max(11, *(len(r[0]) for r in rows))
+    print(f"{'preset':<{name_width}} {'interaction':<{width}} {'median':>8} {'p95':>8}")
     for name, label, median, p95 in rows:
         if median is None:
-            print(f"{name:<11} {label}")
+            print(f"{name:<{name_width}} {label}")
         else:
             flag = "" if p95 <= BUDGET_MS else "  over budget"
-            print(f"{name:<11} {label:<{width}} {median:8.1f} {p95:8.1f}{flag}")
+            print(f"{name:<{name_width}} {label:<{width}} {median:8.1f} {p95:8.1f}{flag}")
 
 
 def make_run(runs_dir: Path, preset: str) -> str:
@@ -202,11 +222,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets (default: all)")
+    parser.add_argument(
+        "--conditional", action="store_true", help="also time each preset's conditional generator (presets+cond)"
+    )
     parser.add_argument("--skip-apptest", action="store_true")
     args = parser.parse_args()
     presets = [p for p in args.presets.split(",") if p]
     print(f"{os.cpu_count()} CPU cores; load average {os.getloadavg()[0]:.2f} at start")
-    bench_presets(presets, args.repeats)
+    bench_presets(presets, args.repeats, args.conditional)
     if not args.skip_apptest:
         bench_apptest(presets, args.repeats)
     print(f"\nload average {os.getloadavg()[0]:.2f} at end (other processes on the machine inflate every figure)")

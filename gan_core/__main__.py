@@ -1,9 +1,12 @@
 """Headless CLI over the same engine as the dashboard.
 
-    python -m gan_core train [--preset NAME --dataset NAME --steps N --max-seconds S ...] [--out runs]
-    python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 64 --out grid.png|samples.npy
-    python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] [--real]
-    python -m gan_core presets | datasets
+    python -m gan_core train [--preset NAME --dataset NAME --loss NAME --steps N --max-seconds S ...] [--out runs]
+    python -m gan_core train --continue RUN_DIR [--steps N] [--precision P]
+    python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 64 [--class K] --out grid.png|samples.npy
+    python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] | score --real
+    python -m gan_core presets | datasets | losses
+
+The `train` flags are TrainConfig's knobs (config.py): one flag per setting, with its help and range.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 import typing
 from pathlib import Path
 
+from gan_core import quality
 from gan_core.config import ConfigError, TrainConfig, knobs
 
 
@@ -33,6 +37,10 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false (got {text!r})")
 
 
+def _number(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gan_core", description="GAN Studio's headless training engine.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,9 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     for field in knobs():
         kind, _optional = _flag_type(field)
         low, high = field.metadata.get("low"), field.metadata.get("high")
-        bounds = f" [{low:g}..{high:g}]" if low is not None else ""
-        preset_default = "rate" in field.name or field.name in ("beta_1", "precision", "jit_compile")
-        default = field.default if field.default is not None else "the preset's" if preset_default else "unset"
+        bounds = f" [{_number(low)}..{_number(high)}]" if low is not None else ""
+        head, default_said, tail = field.metadata["help"].partition(" (default:")
+        help_text = head + bounds + default_said + tail  # the range before the default the help gives
+        if "default:" not in help_text:  # else the help says itself what None stands for
+            default = str(field.default).lower() if kind is bool else field.default
+            help_text += f" (default: {'unset' if default is None else default})"
         choices = field.metadata.get("choices")
         train.add_argument(
             "--" + field.name.replace("_", "-"),
@@ -52,11 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             choices=choices,
             metavar=("|".join(choices) if choices else field.name.upper()) if kind is not bool else "true|false",
-            help=f"{field.metadata['help']}{bounds} (default: {default})",
+            help=help_text,
         )
     train.add_argument("--out", default="runs", help="folder that holds run folders (default: runs)")
     train.add_argument(
-        "--resume", metavar="RUN_DIR", help="continue this run from its latest checkpoint (--steps sets a new total)"
+        "--continue",
+        dest="continue_from",
+        metavar="RUN_DIR",
+        help="train this run further from its latest checkpoint, in its folder (--steps sets a new total)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -64,39 +78,56 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("source", help="a run folder (runs/<run-id>) or a generator .keras file")
     sample.add_argument("--n", type=int, default=64, help="how many images (default: 64)")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    sample.add_argument("--out", default="grid.png", help="grid.png for a PNG grid, or samples.npy for a uint8 array")
+    sample.add_argument(
+        "--class",
+        dest="class_",
+        type=int,
+        metavar="K",
+        help="a conditional generator draws every image as class K (default: the classes in turn, 0, 1, ...)",
+    )
+    sample.add_argument(
+        "--out",
+        default="grid.png",
+        help="grid.png for a PNG grid (a conditional generator's classes in turn: one column per class), "
+        "or samples.npy for a uint8 array",
+    )
 
-    score = commands.add_parser("score", help="quality figures of a trained generator (FD-digits, score, coverage)")
-    score.add_argument("rest", nargs=argparse.REMAINDER, help="RUN_DIR_OR_KERAS_FILE [--n 1000] [--real]")
+    score = commands.add_parser(
+        "score",
+        help="quality figures of a trained generator (FD-digits, score, coverage, class accuracy)",
+        description=quality.SCORE_DESCRIPTION,
+    )
+    quality.add_score_arguments(score)
 
     commands.add_parser("presets", help="list the architecture presets")
     commands.add_parser("datasets", help="list the datasets")
+    commands.add_parser("losses", help="list the loss families")
     return parser
 
 
-RESUME_SETTINGS = ("steps", "precision")  # what --resume may change: how long, and the arithmetic for this machine
+CONTINUE_SETTINGS = ("steps", "precision")  # what --continue may change: how long, and the arithmetic here
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from gan_core.engine import TrainingRun
+    from gan_core.engine import ACTIVE, Status, TrainingRun
     from gan_core.runs import RunError
 
     overrides = {f.name: getattr(args, f.name) for f in knobs() if getattr(args, f.name) is not None}
     try:
-        if args.resume:
-            fixed = sorted(set(overrides) - set(RESUME_SETTINGS))
+        if args.continue_from:
+            fixed = sorted(set(overrides) - set(CONTINUE_SETTINGS))
             if fixed:
                 flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
                 print(
-                    f"error: --resume continues a run with its own settings; {flags} cannot change "
-                    f"(only {', '.join('--' + n for n in RESUME_SETTINGS)} can)",
+                    f"error: --continue trains a run further with its own settings; {flags} cannot change "
+                    f"(only {', '.join('--' + n for n in CONTINUE_SETTINGS)} can)",
                     file=sys.stderr,
                 )
                 return 2
-            run = TrainingRun.resume_from(
-                args.resume, steps=overrides.get("steps"), precision=overrides.get("precision")
+            run = TrainingRun.continue_from(
+                args.continue_from, steps=overrides.get("steps"), precision=overrides.get("precision")
             )
         else:
             run = TrainingRun(TrainConfig(**overrides), runs_dir=args.out)
@@ -106,44 +137,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     run.start()
     bar = tqdm(total=None, unit="step", disable=args.quiet, dynamic_ncols=True)
     try:
-        while run.wait(0.5) in ("compiling", "running", "paused"):
+        while run.wait(0.5) in ACTIVE:
             snap = run.snapshot()
-            bar.total = snap["total_steps"]
-            bar.n = snap["step"]
-            history = snap["history"]
-            postfix = {"status": snap["status"]}
-            if history["step"]:
-                postfix.update(d_loss=f"{history['d_loss'][-1]:.3f}", g_loss=f"{history['g_loss'][-1]:.3f}")
-            if snap["images_per_second"]:
-                postfix["img/s"] = f"{snap['images_per_second']:.0f}"
+            bar.total = snap.total_steps
+            bar.n = snap.step
+            postfix = {"status": str(snap.status)}
+            if snap.history.get("step"):
+                postfix.update(d_loss=f"{snap.history['d_loss'][-1]:.3f}", g_loss=f"{snap.history['g_loss'][-1]:.3f}")
+            if snap.images_per_second:
+                postfix["img/s"] = f"{snap.images_per_second:.0f}"
             bar.set_postfix(postfix, refresh=False)
             bar.refresh()
     except KeyboardInterrupt:
         run.stop()
         run.wait()
     snap = run.snapshot()
-    bar.n = snap["step"]
+    bar.n = snap.step
     bar.close()
-    if snap["status"] in ("failed", "diverged"):
-        print(f"error: run {snap['status']}: {snap['error']}", file=sys.stderr)
-        if snap["traceback"] and not args.quiet:
-            print(snap["traceback"], file=sys.stderr)
-        if snap["run_dir"]:
-            print(snap["run_dir"])
+    if snap.status in (Status.FAILED, Status.DIVERGED):
+        print(f"error: run {snap.status}: {snap.error}", file=sys.stderr)
+        if snap.traceback and not args.quiet:
+            print(snap.traceback, file=sys.stderr)
+        if snap.run_dir:
+            print(snap.run_dir)
         return 1
-    print(
-        f"{snap['status']} at step {snap['step']} ({snap['end_reason']}) in {snap['elapsed_seconds']:.0f} s",
-        file=sys.stderr,
-    )
-    print(snap["run_dir"])
+    print(f"{snap.status} at step {snap.step} ({snap.end_reason}) in {snap.elapsed_seconds:.0f} s", file=sys.stderr)
+    print(snap.run_dir)
     return 0
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from gan_core.latent import fixed_noise, make_grid, save_png, to_uint8
-    from gan_core.runs import RunError, load_generator
+    from gan_core.explorer import check_generator
+    from gan_core.latent import Sampler, fixed_noise, make_grid, save_png, to_uint8
+    from gan_core.runs import load_generator
 
     if not 1 <= args.n <= 10_000:
         print(f"error: --n must be between 1 and 10000 (got {args.n})", file=sys.stderr)
@@ -154,26 +182,38 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 2
     try:
         generator = load_generator(args.source)
-    except RunError as e:
+        check_generator(generator)
+        sampler = Sampler(generator)
+    except ValueError as e:  # a RunError, or a model with two inputs that is not one of our generators
         print(f"error: {e}", file=sys.stderr)
         return 2
-    noise = fixed_noise(args.n, generator.input_shape[-1], args.seed)
-    images = np.concatenate(
-        [np.asarray(generator(noise[i : i + 256], training=False), np.float32) for i in range(0, args.n, 256)]
-    )
+    if args.class_ is not None and not sampler.conditional:
+        print(
+            f"error: --class needs a conditional generator, and {args.source} is unconditional "
+            "(train one with --conditional true)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.class_ is not None and not 0 <= args.class_ < sampler.num_classes:
+        print(f"error: --class must be between 0 and {sampler.num_classes - 1} (got {args.class_})", file=sys.stderr)
+        return 2
+    # One class asked for, or every class in turn (0, 1, ..., K-1, 0, ...), or none for an unconditional generator.
+    labels = args.class_ if args.class_ is not None else sampler.balanced_labels(args.n)
+    images = sampler(fixed_noise(args.n, sampler.latent_dim, args.seed), labels)
     if out.suffix == ".png":
-        save_png(make_grid(images), out)
+        in_turn = sampler.conditional and args.class_ is None and args.n >= sampler.num_classes
+        save_png(make_grid(images, ncols=sampler.num_classes if in_turn else None), out)
     else:
         array = to_uint8(images)
         np.save(out, array[..., 0] if array.shape[-1] == 1 else array)
+    if sampler.conditional and args.class_ is None:
+        print(f"note: image i is class i % {sampler.num_classes} (--class K draws one class)", file=sys.stderr)
     print(out)
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from gan_core.quality import main_score
-
-    return main_score(args.rest)
+    return quality.run_score(args)
 
 
 def cmd_presets(_args) -> int:
@@ -194,6 +234,15 @@ def cmd_datasets(_args) -> int:
     return 0
 
 
+def cmd_losses(_args) -> int:
+    from gan_core.config import DEFAULT_LOSS
+    from gan_core.losses import LOSSES
+
+    for name, family in LOSSES.items():
+        print(f"{name}{' (default)' if name == DEFAULT_LOSS else ''}\n    {family.description}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
@@ -202,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "score": cmd_score,
         "presets": cmd_presets,
         "datasets": cmd_datasets,
+        "losses": cmd_losses,
     }
     return commands[args.command](args)
 

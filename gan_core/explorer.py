@@ -1,12 +1,14 @@
 """Latent-space exploration of a trained generator: fast generation, directions through a point, planes.
 
 The Explore page redraws on every slider move, so generation is a handful of images at a time and
-must take milliseconds: the generator is called through one traced `tf.function` (never
-`model.predict`, whose per-call setup alone costs tens of milliseconds), and recent results are
-kept, so a rerun that changes only one picture regenerates only that picture.
+must take milliseconds: the generator is called through a `latent.Sampler`, one traced
+`tf.function` (never `model.predict`, whose per-call setup alone costs tens of milliseconds), and
+recent results are kept, so a rerun that changes only one picture regenerates only that picture.
 
 Vocabulary: `z` is one latent vector of `latent_dim` numbers, `directions` is a (k, latent_dim)
-array of unit vectors, a `plane` is the grid of latent vectors `center + x * d0 + y * d1`.
+array of unit vectors, a `plane` is the grid of latent vectors `center + x * d0 + y * d1`. A
+conditional generator also takes `labels`: a class, or class weights such as `class_mix(a, b, t)`
+to draw the same noise part way from class a to class b.
 
 `RealNeighbours` answers "does the generator copy its data?": the real images nearest a generated
 one, in pixels and in the digit classifier's features, next to how near real images are to each other.
@@ -40,46 +42,69 @@ TYPICAL_SAMPLE = 300  # real images whose nearest other real image sets the "typ
 class Explorer:
     """A generator ready for interactive use: one traced call, recent results kept, directions found once.
 
-    Thread-safe: the page shares one Explorer per generator file between every browser session.
+    Draws through a `latent.Sampler`, like everything else. For a conditional generator every
+    picture is asked for a class: `generate(z, labels)` with one class, a class per vector, or
+    class weights (`class_mix`), which is how the page walks from one class to another with the
+    same noise. Thread-safe: the page shares one Explorer per generator file between every
+    browser session.
     """
 
     def __init__(self, generator, cache_entries: int = 64):
-        import tensorflow as tf
+        from gan_core.latent import Sampler
 
-        in_shape, out_shape = tuple(generator.input_shape), tuple(generator.output_shape)
-        if len(in_shape) != 2 or in_shape[-1] is None:
-            raise RunError(f"this model takes inputs of shape {in_shape}; a generator takes (batch, latent_dim) noise")
-        if len(out_shape) != 4 or out_shape[-1] not in (1, 3) or None in out_shape[1:]:
-            raise RunError(f"this model outputs shape {out_shape}; a generator outputs images (batch, H, W, 1 or 3)")
+        check_generator(generator)
+        try:
+            self.sampler = Sampler(generator, BATCH)
+        except ValueError as e:  # two inputs but no class one-hot layer: not one of our generators
+            raise RunError(str(e)) from e
         self.generator = generator
-        self.latent_dim = int(in_shape[-1])
-        self.image_shape = tuple(int(s) for s in out_shape[1:])
-        # One trace for every batch size: the signature leaves the batch dimension open.
-        self._call = tf.function(
-            lambda z: tf.cast(generator(z, training=False), tf.float32),
-            input_signature=[tf.TensorSpec((None, self.latent_dim), tf.float32)],
-        )
+        self.latent_dim = self.sampler.latent_dim
+        self.image_shape = self.sampler.image_shape
+        self.conditional = self.sampler.conditional
+        self.num_classes = self.sampler.num_classes
         self._lock = threading.Lock()
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._cache_entries = cache_entries
         self._directions: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-        self._call(np.zeros((1, self.latent_dim), "float32"))  # trace now, not on the first slider move
+        # Trace now, not on the first slider move (a conditional generator: by class and by class weights).
+        zero = np.zeros((1, self.latent_dim), "float32")
+        if self.conditional:
+            self.sampler(zero, 0)
+            self.sampler(zero, class_mix(0, 1, 0.5, self.num_classes))
+        else:
+            self.sampler(zero)
 
-    def generate(self, z: np.ndarray) -> np.ndarray:
-        """Images in [-1, 1], shape (N, H, W, C), for latent vectors z of shape (N, latent_dim) or (latent_dim,)."""
-        z = np.ascontiguousarray(z, dtype="float32").reshape(-1, self.latent_dim)
-        key = hashlib.blake2b(z.tobytes(), digest_size=16).digest() + str(z.shape).encode()
+    def generate(self, z: np.ndarray, labels: int | np.ndarray | None = None) -> np.ndarray:
+        """Images in [-1, 1], shape (N, H, W, C), for latent vectors z of shape (N, latent_dim) or (latent_dim,).
+
+        `labels` (conditional generators only, and then required): one class for every image, a
+        class per image (N,), or class weights (N, num_classes) or (1, num_classes) for all."""
+        z, labels = self._inputs(z, labels)
+        key = hashlib.blake2b(z.tobytes(), digest_size=16)
+        shapes = str(z.shape)
+        if labels is not None:
+            key.update(labels.tobytes())
+            shapes += f"{labels.dtype}{labels.shape}"
+        key = key.digest() + shapes.encode()
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        images = np.concatenate([self._call(z[i : i + BATCH]).numpy() for i in range(0, len(z), BATCH)])
+        images = self.sampler(z, labels)
         images.flags.writeable = False  # shared between sessions through the cache
         with self._lock:
             self._cache[key] = images
             while len(self._cache) > self._cache_entries:
                 self._cache.popitem(last=False)
         return images
+
+    def between_classes(self, z: np.ndarray, a: int, b: int, t: float | np.ndarray) -> np.ndarray:
+        """The same noise z drawn as class a (t=0), class b (t=1) and mixes in between: one image per t."""
+        if not self.conditional:
+            raise ValueError("this generator is unconditional: it has no classes to walk between")
+        t = np.atleast_1d(np.asarray(t, dtype="float32"))
+        z = np.broadcast_to(np.asarray(z, dtype="float32").reshape(-1, self.latent_dim), (len(t), self.latent_dim))
+        return self.generate(z, class_mix(a, b, t, self.num_classes))
 
     def noise(self, seed: int) -> np.ndarray:
         """The latent vector of a seed: the same on every machine (see `latent.fixed_noise`)."""
@@ -88,20 +113,45 @@ class Explorer:
     def principal_directions(
         self, k: int = 2, n_samples: int = PCA_SAMPLES, seed: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`principal_directions` of this generator, computed once and kept."""
+        """`principal_directions` of this generator, computed once and kept. For a conditional
+        generator, the directions of the variation within each class (style, not class)."""
         key = (k, n_samples, seed)
         with self._lock:
             found = self._directions.get(key)
         if found is None:
-            found = principal_directions(self._generate_uncached, self.latent_dim, k, n_samples, seed)
+            # 2,000 samples straight from the sampler: they would flush the cache of recent pictures for nothing.
+            found = principal_directions(self.sampler, self.latent_dim, k, n_samples, seed, self.num_classes)
             with self._lock:
                 self._directions[key] = found
         return found
 
-    def _generate_uncached(self, z: np.ndarray) -> np.ndarray:
-        # 2,000 samples would flush the cache of recent pictures for nothing.
-        z = np.asarray(z, dtype="float32")
-        return np.concatenate([self._call(z[i : i + BATCH]).numpy() for i in range(0, len(z), BATCH)])
+    def _inputs(self, z: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray | None]:
+        """z as (N, latent_dim) float32; labels as (N,) int32 classes or (N, num_classes) float32 weights."""
+        z = np.ascontiguousarray(z, dtype="float32").reshape(-1, self.latent_dim)
+        if labels is None or not self.conditional:
+            if labels is not None:
+                self.sampler(z, labels)  # raises: the sampler says why an unconditional generator takes no class
+            return z, None  # a conditional generator without labels: the sampler says what is missing
+        labels = np.asarray(labels)
+        if labels.ndim == 2:
+            if labels.shape[0] == 1:
+                labels = np.broadcast_to(labels, (len(z), labels.shape[1]))
+            return z, np.ascontiguousarray(labels, dtype="float32")
+        return z, np.ascontiguousarray(np.broadcast_to(labels.astype("int32"), (len(z),)))
+
+
+def check_generator(generator) -> None:
+    """Raise RunError unless `generator` takes (batch, latent_dim) noise (and a label) and outputs images."""
+    in_shape = tuple(generator.inputs[0].shape)
+    out_shape = tuple(generator.output_shape)
+    if len(generator.inputs) > 2 or len(in_shape) != 2 or in_shape[-1] is None:
+        shapes = [tuple(i.shape) for i in generator.inputs]
+        raise RunError(
+            f"this model takes inputs of shape {shapes[0] if len(shapes) == 1 else shapes}; "
+            "a generator takes (batch, latent_dim) noise, and a class label if it is conditional"
+        )
+    if len(out_shape) != 4 or out_shape[-1] not in (1, 3) or None in out_shape[1:]:
+        raise RunError(f"this model outputs shape {out_shape}; a generator outputs images (batch, H, W, 1 or 3)")
 
 
 # --- points ------------------------------------------------------------------------------------
@@ -124,6 +174,17 @@ def nudge(z: np.ndarray, dims: list[int], offsets: list[float]) -> np.ndarray:
     z = np.array(z, dtype="float32", copy=True)
     z[list(dims)] += np.asarray(offsets, dtype="float32")
     return z
+
+
+def class_mix(a: int, b: int, t: float | np.ndarray, num_classes: int) -> np.ndarray:
+    """Class weights (1 - t) * one_hot(a) + t * one_hot(b): shape (1, num_classes) for one t,
+    (len(t), num_classes) for several. t=0 is exactly class a, t=1 exactly class b."""
+    for name, c in (("a", a), ("b", b)):
+        if not 0 <= int(c) < num_classes:
+            raise ValueError(f"class {name} must be between 0 and {num_classes - 1} (got {c})")
+    t = np.atleast_1d(np.asarray(t, dtype="float32"))[:, None]
+    eye = np.eye(num_classes, dtype="float32")
+    return ((1.0 - t) * eye[int(a)] + t * eye[int(b)]).astype("float32")
 
 
 # --- directions --------------------------------------------------------------------------------
@@ -161,7 +222,7 @@ def random_directions(latent_dim: int, seed: int, k: int = 2) -> np.ndarray:
 
 
 def principal_directions(
-    generate, latent_dim: int, k: int = 2, n_samples: int = PCA_SAMPLES, seed: int = 0
+    generate, latent_dim: int, k: int = 2, n_samples: int = PCA_SAMPLES, seed: int = 0, num_classes: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Latent directions along which the generator's images vary most, GANSpace-style (Härkönen et al., 2020).
 
@@ -171,20 +232,32 @@ def principal_directions(
     the rows of U are the latent directions, orthonormalised in order so that the plane's two
     axes are independent. Returns (directions (k, latent_dim), share of the image variance each
     component explains (k,)).
+
+    `num_classes`: a conditional generator, called as `generate(z, labels)` with every class in
+    turn; each class's images and noise are centred on their own mean, so the directions found
+    are those of the variation within a class (the style), not the difference between classes.
     """
     if not 1 <= k <= latent_dim:
         raise ValueError(f"k must be between 1 and latent_dim={latent_dim} (got {k})")
     if n_samples <= k:
         raise ValueError(f"n_samples must exceed k={k} (got {n_samples})")
     z = fixed_noise(n_samples, latent_dim, seed).astype("float64")
-    images = np.asarray(generate(z.astype("float32")), dtype="float64").reshape(n_samples, -1)
-    images -= images.mean(axis=0)
+    if num_classes is None:
+        images = np.asarray(generate(z.astype("float32")), dtype="float64").reshape(n_samples, -1)
+        images -= images.mean(axis=0)
+        z -= z.mean(axis=0)
+    else:
+        labels = np.arange(n_samples, dtype="int32") % num_classes
+        images = np.asarray(generate(z.astype("float32"), labels), dtype="float64").reshape(n_samples, -1)
+        for c in range(num_classes):
+            images[labels == c] -= images[labels == c].mean(axis=0)
+            z[labels == c] -= z[labels == c].mean(axis=0)
     components, singular = top_components(images, k, seed)
     total = float(np.sum(images**2))
     explained = (singular**2 / total) if total > 0 else np.zeros(k)
     coords = images @ components.T  # (n_samples, k)
     # Least squares z ≈ coords @ U by the normal equations: a k x k solve, nothing for LAPACK to thread.
-    regression = np.linalg.solve(coords.T @ coords, coords.T @ (z - z.mean(axis=0)))  # (k, latent_dim)
+    regression = np.linalg.solve(coords.T @ coords, coords.T @ z)  # (k, latent_dim)
     return orthonormalize(regression), explained.astype("float32")
 
 

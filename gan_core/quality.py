@@ -323,7 +323,8 @@ def applies_to(dataset: str, image_shape) -> tuple[bool, str]:
 
 # ------------------------------------------------------------------ python -m gan_core score
 def format_table(generated: dict | None, real: dict) -> str:
-    """The figures in two columns, generated next to real (or real alone)."""
+    """The figures in two columns, generated next to real (or real alone). A conditional generator's
+    `class_accuracy` gets a row of its own; real digits show the classifier's accuracy on their labels."""
     columns = [("generated", generated)] if generated is not None else []
     columns.append(("real", real))
     rows = [
@@ -332,6 +333,10 @@ def format_table(generated: dict | None, real: dict) -> str:
         ("classes covered", lambda f: f"{f['classes_covered']}/10"),
         ("class KL vs uniform", lambda f: f"{f['class_kl']:.3f}"),
     ]
+    if generated is not None and "class_accuracy" in generated:
+        rows.append(
+            ("class accuracy (as asked)", lambda f: f"{f['class_accuracy']:.1%}" if "class_accuracy" in f else "–")
+        )
     lines = [f"{'figure (n=' + str(real['n']) + ')':<30}" + "".join(f"{name:>12}" for name, _ in columns)]
     for label, fmt in rows:
         lines.append(f"{label:<30}" + "".join(f"{fmt(f):>12}" for _, f in columns))
@@ -344,14 +349,8 @@ def format_table(generated: dict | None, real: dict) -> str:
     return "\n".join(lines)
 
 
-def main_score(argv: list[str] | None = None) -> int:
-    """python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] [--seed 0] [--real]"""
-    from gan_core.runs import RunDir, RunError, load_generator
-
-    parser = argparse.ArgumentParser(
-        prog="python -m gan_core score",
-        description="Quality figures of a digit generator (FD-digits, classifier score, class coverage) next to real digits.",
-    )
+def add_score_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The arguments of `python -m gan_core score`, on the CLI's subparser or a parser of its own."""
     parser.add_argument("source", nargs="?", help="a run folder (runs/<run-id>) or a generator .keras file")
     parser.add_argument(
         "--n",
@@ -361,7 +360,24 @@ def main_score(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="noise and real-sample seed (default: 0)")
     parser.add_argument("--real", action="store_true", help="print the figures of real digits only")
-    args = parser.parse_args(argv)
+    return parser
+
+
+SCORE_DESCRIPTION = (
+    "Quality figures of a digit generator (FD-digits, classifier score, class coverage, and for a "
+    "conditional generator class accuracy) next to real digits."
+)
+
+
+def main_score(argv: list[str] | None = None) -> int:
+    """python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] [--seed 0] [--real]"""
+    parser = argparse.ArgumentParser(prog="python -m gan_core score", description=SCORE_DESCRIPTION)
+    return run_score(add_score_arguments(parser).parse_args(argv))
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """Print the figures asked for by `add_score_arguments`' arguments; 0, or 2 with a message."""
+    from gan_core.runs import RunDir, RunError, load_generator
 
     try:
         _check_n(args.n)
@@ -392,6 +408,9 @@ def main_score(argv: list[str] | None = None) -> int:
                 )
             generated = score_generator(generator, args.n, args.seed)
         real = real_reference(args.n, args.seed)
+        if generated is not None and "class_accuracy" in generated:
+            # The yardstick for class accuracy: how often the classifier reads real digits as their label.
+            real = {**real, "class_accuracy": held_out_accuracy()}
     except (RunError, QualityError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -3,6 +3,10 @@
 Every slider move reruns this script, so the page only composes: the maths and the fast, cached
 generator call live in gan_core.explorer. `?run=<run-id>` opens a run directly (the Runs page's
 "Open in explorer").
+
+A conditional generator draws every picture as a class: one chosen class for the walk between two
+seeds, the sliders and the plane; or the walk goes between two classes with the same noise, and
+the sliders and the plane then pass through that mix of the two classes at t.
 """
 
 from __future__ import annotations
@@ -16,15 +20,16 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from app.common import get_registry, runs_dir
 from gan_core import explorer as ex
 from gan_core import quality
 from gan_core.data import DatasetError, load_images
 from gan_core.explorer import DIRECTION_KINDS, Explorer, RealNeighbours
 from gan_core.latent import walk
 from gan_core.runs import RunDir, RunError, list_runs, load_generator
-from app.common import get_registry, runs_dir
 
 UPLOAD = "<upload>"  # the generator picker's option that is not a run id
+WALKS = {"seeds": "between two seeds, same class", "classes": "between two classes, same noise"}
 CANDIDATES = 16
 MAX_SEED = 2**31 - 1
 # Target sizes in screen pixels; images are enlarged by whole numbers so digits stay crisp.
@@ -74,8 +79,9 @@ def generator_ui() -> tuple[Explorer, str] | None:
     """The generator picker: a run under runs_dir() or an uploaded file. Returns (explorer, its name)."""
     runs = {info.run_dir.run_id: info for info in list_runs(runs_dir()) if generator_file(info.run_dir)}
     current = get_registry().current()
-    current_id = current.run_dir.run_id if current is not None and current.run_dir is not None else None
-    training_id = current_id if current is not None and current.active else None
+    snap = current.snapshot() if current is not None else None
+    current_id = snap.run_id if snap is not None else None
+    training_id = current_id if snap is not None and snap.active else None
 
     # Each of these picks the generator once, when it appears; after that the picker is the user's.
     finished = current_id if current_id in runs and current_id != training_id else None
@@ -111,7 +117,8 @@ def generator_ui() -> tuple[Explorer, str] | None:
         if uploaded is None:
             if not runs:
                 st.info(
-                    f"No trained runs under `{runs_dir()}` yet: train one on the Train page, or upload a generator.keras."
+                    f"No trained runs under `{runs_dir()}` yet: train one on the Train page, "
+                    "or upload a generator.keras."
                 )
             return None
         path, name = saved_upload(uploaded.getvalue()), uploaded.name
@@ -147,36 +154,41 @@ def _pick_candidate(pill_key: str, seed_key: str, seeds: list[int]) -> None:
         st.session_state[pill_key] = None  # a pick is an action, not a lasting selection
 
 
-def endpoint_ui(name: str, explorer: Explorer, default_seed: int) -> np.ndarray:
-    """Seed input, random button and thumbnail of one endpoint; returns its latent vector."""
-    key = f"seed_{name.lower()}"
+def seed_ui(name: str, key: str, default_seed: int, label: str, help: str | None = None) -> int:
+    """A seed input and its random button; returns the seed."""
     st.session_state.setdefault(key, default_seed)  # in session state: the buttons and the candidates set it
-    seed = st.number_input(f"Seed {name}", 0, MAX_SEED, step=1, key=key)
+    seed = st.number_input(label, 0, MAX_SEED, step=1, key=key, help=help)
     st.button(
         f"Random {name}", key=f"random_{name.lower()}", icon=":material/casino:", on_click=_random_seed, args=(key,)
     )
+    return seed
+
+
+def endpoint_ui(name: str, explorer: Explorer, default_seed: int, labels=None) -> np.ndarray:
+    """Seed input, random button and thumbnail of one endpoint; returns its latent vector."""
+    seed = seed_ui(name, f"seed_{name.lower()}", default_seed, f"Seed {name}")
     z = explorer.noise(seed)
-    show(explorer, explorer.generate(z), THUMB_PX, caption=name)
+    show(explorer, explorer.generate(z, labels), THUMB_PX, caption=name)
     return z
 
 
-def candidates_ui(explorer: Explorer) -> None:
-    """A grid of candidate seeds; picking one sets A or B."""
+def candidates_ui(explorer: Explorer, labels, targets: dict[str, str]) -> None:
+    """A grid of candidate seeds; picking one sets a seed. `targets`: the name shown -> its seed's key."""
     base = st.session_state.setdefault("candidate_base", 1000)
     seeds = [base + i for i in range(CANDIDATES)]
-    images = explorer.generate(np.stack([explorer.noise(s) for s in seeds]))
+    images = explorer.generate(np.stack([explorer.noise(s) for s in seeds]), labels)
     scale = ex.scale_for(explorer.image_shape[0], SMALL_PX)
     pngs = [ex.picture_png(images[i : i + 1], scale) for i in range(CANDIDATES)]
     st.image(pngs, caption=[f"#{i}" for i in range(CANDIDATES)], output_format="PNG")
-    for name in ("A", "B"):
-        pill_key = f"pick_{name.lower()}"
+    for name, seed_key in targets.items():
+        pill_key = f"pick_{seed_key.removeprefix('seed_')}"
         st.pills(
             f"Set {name} to candidate",
             range(CANDIDATES),
             format_func=lambda i: f"#{i}",
             key=pill_key,
             on_change=_pick_candidate,
-            args=(pill_key, f"seed_{name.lower()}", seeds),
+            args=(pill_key, seed_key, seeds),
         )
     st.button(
         "Show 16 other candidates",
@@ -185,13 +197,30 @@ def candidates_ui(explorer: Explorer) -> None:
     )
 
 
-def interpolation_ui(explorer: Explorer) -> np.ndarray:
-    """A, B, the image at t and the strip between them; returns the latent vector at t."""
+def walk_ui(explorer: Explorer) -> tuple[str, int | None]:
+    """For a conditional generator, what the walk goes between and the class it draws in; else ("seeds", None)."""
+    if not explorer.conditional:
+        return "seeds", None
+    left, right = st.columns([1.4, 1], gap="large")
+    kind = left.radio("Walk", list(WALKS), format_func=WALKS.get, key="walk", horizontal=True)
+    label = right.selectbox(
+        "Class",
+        range(explorer.num_classes),
+        key="draw_class",
+        disabled=kind == "classes",
+        help="The class of every picture: A, B, the walk, the candidates, the sliders and the plane. "
+        "Between two classes, the walk picks its own two instead.",
+    )
+    return kind, label
+
+
+def interpolation_ui(explorer: Explorer, labels=None) -> tuple[np.ndarray, int | None]:
+    """A, B, the image at t and the strip between them; returns the point at t: (latent vector, class)."""
     col_a, col_b, col_t = st.columns([1, 1, 2.6], gap="large")
     with col_a:
-        a = endpoint_ui("A", explorer, 0)
+        a = endpoint_ui("A", explorer, 0, labels)
     with col_b:
-        b = endpoint_ui("B", explorer, 1)
+        b = endpoint_ui("B", explorer, 1, labels)
     with col_t:
         method = st.radio(
             "Path",
@@ -199,27 +228,70 @@ def interpolation_ui(explorer: Explorer) -> np.ndarray:
             horizontal=True,
             key="method",
             format_func={"slerp": "slerp (great circle)", "lerp": "lerp (straight line)"}.get,
-            help="slerp keeps the typical length of Gaussian noise all the way; lerp's midpoints are shorter and often blurrier.",
+            help="slerp keeps the typical length of Gaussian noise all the way; "
+            "lerp's midpoints are shorter and often blurrier.",
         )
         t = st.slider("t (0 = A, 1 = B)", 0.0, 1.0, 0.5, 0.01, key="t")
         z_t = ex.point_at(a, b, t, method)
-        show(explorer, explorer.generate(z_t), BIG_PX, caption=f"t = {t:.2f} ({method})")
+        show(explorer, explorer.generate(z_t, labels), BIG_PX, caption=f"t = {t:.2f} ({method})")
 
     frames = st.slider("Frames from A to B", 2, 16, 8, key="frames")
-    images = explorer.generate(walk(a, b, frames, method))
+    images = explorer.generate(walk(a, b, frames, method), labels)
     show(explorer, images, SMALL_PX, ncols=frames, caption=f"{frames} frames from A to B ({method})")
+    of_class = "" if labels is None else f"-class{labels}"
+    gif_ui(explorer, images, f"walk-{st.session_state.seed_a}-{st.session_state.seed_b}-{method}{of_class}.gif")
+    with st.expander("Pick A or B from candidates"):
+        candidates_ui(explorer, labels, {"A": "seed_a", "B": "seed_b"})
+    return z_t, labels
+
+
+def class_interpolation_ui(explorer: Explorer) -> tuple[np.ndarray, np.ndarray]:
+    """One noise drawn as class A, class B and mixes of the two; returns the point at t: (latent
+    vector, class weights (1, num_classes))."""
+    classes = range(explorer.num_classes)
+    col_z, col_a, col_b, col_t = st.columns([1.3, 1, 1, 2.4], gap="medium")
+    with col_z:
+        seed = seed_ui("noise", "seed_z", 0, "Seed", help="One noise vector, drawn as class A, class B and between")
+    z = explorer.noise(seed)
+    with col_a:
+        a = st.selectbox("Class A", classes, index=0, key="class_a")
+        show(explorer, explorer.generate(z, a), THUMB_PX, caption=f"A: class {a}")
+    with col_b:
+        b = st.selectbox("Class B", classes, index=1, key="class_b")
+        show(explorer, explorer.generate(z, b), THUMB_PX, caption=f"B: class {b}")
+    with col_t:
+        t = st.slider(
+            "t (0 = class A, 1 = class B)",
+            0.0,
+            1.0,
+            0.5,
+            0.01,
+            key="t",
+            help="The generator sees (1 - t) of class A's one-hot vector plus t of class B's, where it was "
+            "trained on one class at a time: in between it draws what it makes of the mix.",
+        )
+        show(explorer, explorer.between_classes(z, a, b, t), BIG_PX, caption=f"t = {t:.2f} (class {a} → class {b})")
+
+    frames = st.slider("Frames from A to B", 2, 16, 8, key="frames")
+    images = explorer.between_classes(z, a, b, np.linspace(0.0, 1.0, frames))
+    show(explorer, images, SMALL_PX, ncols=frames, caption=f"{frames} frames from class {a} to class {b}")
+    gif_ui(explorer, images, f"classes-{seed}-{a}-{b}.gif")
+    with st.expander("Pick the noise from candidates"):
+        candidates_ui(explorer, a, {"the noise": "seed_z"})
+    return z, ex.class_mix(a, b, t, explorer.num_classes)
+
+
+def gif_ui(explorer: Explorer, images: np.ndarray, file_name: str) -> None:
+    """The walk's frames as an animated GIF, encoded only when downloaded."""
     scale = ex.scale_for(explorer.image_shape[0], SMALL_PX)
     st.download_button(
         "Download the walk as GIF",
         data=lambda: ex.walk_gif(images, scale),
         icon=":material/download:",
-        file_name=f"walk-{st.session_state.seed_a}-{st.session_state.seed_b}-{method}.gif",
+        file_name=file_name,
         mime="image/gif",
         on_click="ignore",
     )
-    with st.expander("Pick A or B from candidates"):
-        candidates_ui(explorer)
-    return z_t
 
 
 # ------------------------------------------------------------------ does it copy its data?
@@ -228,10 +300,12 @@ def training_data(name: str, image_shape: tuple) -> tuple[str, str | None, str]:
     try:
         config = RunDir(runs_dir() / name).read_config()
         return config.dataset, config.npz_path, f"the training images of this run ({config.dataset})"
-    except (OSError, ValueError):  # an uploaded file, or a run without a readable config
+    except (OSError, ValueError) as e:  # an uploaded file, or a run without a readable config
         if tuple(image_shape) == quality.IMAGE_SHAPE:
             return quality.REAL_DATASET, None, "the bundled digits (an uploaded file does not say what it learned from)"
-        raise RunError("an uploaded generator does not say what it learned from, and its images are not 28x28 digits")
+        raise RunError(
+            "an uploaded generator does not say what it learned from, and its images are not 28x28 digits"
+        ) from e
 
 
 @st.cache_resource(max_entries=2, show_spinner="Reading the real images and their classifier features (once)…")
@@ -287,7 +361,7 @@ def _reset_offsets(keys: list[str]) -> None:
 
 
 @st.fragment
-def dimensions_ui(explorer: Explorer, z_t: np.ndarray) -> None:
+def dimensions_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
     """Sliders that move the point at t along single latent dimensions."""
     d = explorer.latent_dim
     controls, shown = st.columns([1.4, 1], gap="large")
@@ -311,7 +385,7 @@ def dimensions_ui(explorer: Explorer, z_t: np.ndarray) -> None:
     with shown:
         z = ex.nudge(z_t, dims, offsets)
         moved = ", ".join(f"{dim} {o:+.1f}" for dim, o in zip(dims, offsets) if o) or "none"
-        show(explorer, explorer.generate(z), BIG_PX, caption=f"offsets: {moved}")
+        show(explorer, explorer.generate(z, labels), BIG_PX, caption=f"offsets: {moved}")
 
 
 def plane_directions_ui(explorer: Explorer) -> tuple[np.ndarray, str, str] | None:
@@ -347,7 +421,7 @@ def plane_directions_ui(explorer: Explorer) -> tuple[np.ndarray, str, str] | Non
 
 
 @st.fragment
-def plane_ui(explorer: Explorer, z_t: np.ndarray) -> None:
+def plane_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
     """A grid of images across two directions through the point at t."""
     controls, shown = st.columns([1, 1.4], gap="large")
     with controls:
@@ -358,7 +432,7 @@ def plane_ui(explorer: Explorer, z_t: np.ndarray) -> None:
         return
     directions, across, down = found
     with shown:
-        images = explorer.generate(ex.plane(z_t, directions, steps, extent))
+        images = explorer.generate(ex.plane(z_t, directions, steps, extent), labels)
         show(explorer, images, SMALL_PX, ncols=steps, caption=f"→ {across} · ↓ {down} · centre: the point at t")
 
 
@@ -370,15 +444,17 @@ def main() -> None:
         return
     explorer, name = loaded
     h, w, c = explorer.image_shape
-    st.caption(f"**{name}** · latent_dim {explorer.latent_dim} · images {h}×{w}{'' if c == 1 else ' colour'}")
+    classes = f" · conditional, {explorer.num_classes} classes" if explorer.conditional else ""
+    st.caption(f"**{name}** · latent_dim {explorer.latent_dim} · images {h}×{w}{'' if c == 1 else ' colour'}{classes}")
 
     st.header("From A to B", divider="gray")
-    z_t = interpolation_ui(explorer)
-    neighbours_ui(explorer, name, explorer.generate(z_t))
+    kind, label = walk_ui(explorer)
+    z_t, labels_t = class_interpolation_ui(explorer) if kind == "classes" else interpolation_ui(explorer, label)
+    neighbours_ui(explorer, name, explorer.generate(z_t, labels_t))
     st.header("One dimension at a time", divider="gray")
-    dimensions_ui(explorer, z_t)
+    dimensions_ui(explorer, z_t, labels_t)
     st.header("A plane through the point at t", divider="gray")
-    plane_ui(explorer, z_t)
+    plane_ui(explorer, z_t, labels_t)
 
 
 main()

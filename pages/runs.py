@@ -1,7 +1,8 @@
 """Runs: every run under runs_dir(), newest first: settings, status, last grid, final metrics, and what to do with it.
 
-Open it in the explorer, resume it (same folder, same step count), download its generator or its
-metrics as CSV, or delete it after a confirmation. The active run cannot be deleted.
+Open it in the explorer, continue training it from its latest checkpoint (same folder, same step
+count), download its generator or its metrics as CSV, or delete it after a confirmation. The
+active run cannot be deleted.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ import streamlit as st
 from PIL import Image
 from streamlit.errors import StreamlitAPIException
 
-from gan_core.config import ConfigError
+from app.common import format_duration, get_registry, runs_dir, status_badge
+from gan_core.config import ConfigError, TrainConfig
 from gan_core.engine import ACTIVE
 from gan_core.explorer import scale_for
 from gan_core.latent import png_bytes, upscale
+from gan_core.losses import DEFAULT_LOSS, LOSS_METRICS, LOSSES
 from gan_core.registry import RunActiveError, RunRegistry
 from gan_core.runs import RunDir, RunError, RunInfo, list_runs
-from app.common import format_duration, get_registry, runs_dir, status_badge
 
 GRID_PX = 300  # the last sample grid, enlarged to about this width
-# Final metrics shown per run, by their metrics.jsonl names, with their format.
-SHOWN_METRICS = {"d_loss": "{:.3f}", "g_loss": "{:.3f}", "d_acc_real": "{:.0%}", "d_acc_fake": "{:.0%}"}
+SHOWN_METRICS = 4  # final metrics shown per run: d_loss, g_loss and the first two of its loss family's
 
 
 def metrics_csv(records: list[dict[str, Any]]) -> str:
@@ -38,6 +39,12 @@ def metrics_csv(records: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(records)
     return out.getvalue()
+
+
+def shown_metrics(config: TrainConfig | None) -> dict[str, str]:
+    """The final metrics shown for a run, by their metrics.jsonl names, with their format."""
+    names = LOSS_METRICS + LOSSES[config.loss if config is not None else DEFAULT_LOSS].metric_names
+    return {name: "{:.0%}" if name.startswith("d_acc") else "{:.3f}" for name in names[:SHOWN_METRICS]}
 
 
 def _when(timestamp: float | None) -> str:
@@ -55,7 +62,8 @@ def grid_ui(info: RunInfo) -> None:
         st.caption(f"The last sample grid cannot be read: {e}")
         return
     step = int(info.last_sample.stem.split("_")[-1])  # samples/step_0001500.png
-    big = png_bytes(upscale(picture, scale_for(picture.shape[1], GRID_PX)))
+    # By its longer side: a conditional run's grid (one row per class) can be tall and narrow.
+    big = png_bytes(upscale(picture, scale_for(max(picture.shape[:2]), GRID_PX)))
     st.image(big, caption=f"step {step:,}", output_format="PNG")
 
 
@@ -69,12 +77,11 @@ def summary_ui(info: RunInfo, active_here: bool) -> None:
     st.markdown(f"{status_badge(state)} **{steps}**")
     if state in ACTIVE and not active_here:
         st.caption(
-            "Its status says active, but it is not training on this server: another process may be training it, or it was interrupted."
+            "Its status says active, but it is not training on this server: "
+            "another process may be training it, or it was interrupted."
         )
     if config is not None:
-        st.markdown(
-            f"Preset **{config.preset}** on **{config.dataset}** · latent_dim {config.latent_dim} · batch {config.batch_size}"
-        )
+        st.markdown(f"Preset **{config.preset}** on **{config.dataset}** · {settings_line(config)}")
     else:
         st.warning("config.json cannot be read: this folder can only be deleted.")
     started, ended = status.get("started_at"), status.get("ended_at")
@@ -85,8 +92,8 @@ def summary_ui(info: RunInfo, active_here: bool) -> None:
     )
     st.caption(f"Started {_when(started)} · ended {_when(ended)}{took}{reason}{checkpoint}")
     if info.last_metrics:
-        cols = st.columns(len(SHOWN_METRICS))
-        for col, (key, fmt) in zip(cols, SHOWN_METRICS.items()):
+        shown = shown_metrics(config)
+        for col, (key, fmt) in zip(st.columns(len(shown)), shown.items()):
             value = info.last_metrics.get(key)
             col.metric(key, fmt.format(value) if isinstance(value, (int, float)) else "–")
     if status.get("error"):
@@ -99,6 +106,19 @@ def summary_ui(info: RunInfo, active_here: bool) -> None:
             st.json(config.to_dict())
 
 
+def settings_line(config: TrainConfig) -> str:
+    """The settings that tell runs apart, in one line: loss, conditional, EMA, augmentation, latent_dim, batch."""
+    parts = [
+        f"loss **{config.loss}**",
+        "conditional" if config.conditional else "unconditional",
+        f"EMA {config.ema:g}" if config.ema else "no EMA",
+        *(["DiffAugment"] if config.augment else []),
+        f"latent_dim {config.latent_dim}",
+        f"batch {config.batch_size if config.batch_size is not None else 'of the preset'}",
+    ]
+    return " · ".join(parts)
+
+
 def open_in_explorer(run_id: str) -> None:
     """Switch to the Explore page with ?run=<run-id>."""
     try:
@@ -107,11 +127,11 @@ def open_in_explorer(run_id: str) -> None:
         st.error(f"The Explore page is not part of this app; start the dashboard and open Explore with ?run={run_id}.")
 
 
-def resume_ui(info: RunInfo, registry: RunRegistry) -> None:
-    """A new total step count and a button that continues the run from its latest checkpoint."""
+def continue_ui(info: RunInfo, registry: RunRegistry) -> None:
+    """A new total step count and a button that continues training the run from its latest checkpoint."""
     run, config = info.run_dir, info.config
     if config is None or info.checkpoint_step is None:
-        st.caption("Nothing to resume from: no checkpoint." if config is not None else "No readable config.")
+        st.caption("Nothing to continue from: no checkpoint." if config is not None else "No readable config.")
         return
     done, total = info.checkpoint_step, info.status.get("total_steps") or config.steps
     steps = st.number_input(
@@ -120,22 +140,22 @@ def resume_ui(info: RunInfo, registry: RunRegistry) -> None:
         max_value=10_000_000,
         value=total if total > done else done + total,
         step=100,
-        key=f"resume_steps_{run.run_id}",
+        key=f"continue_steps_{run.run_id}",
         help=f"The latest checkpoint is at step {done:,}; training continues from there.",
     )
-    if st.button("Resume", key=f"resume_{run.run_id}", type="primary", icon=":material/play_arrow:"):
+    if st.button("Continue training", key=f"continue_{run.run_id}", type="primary", icon=":material/play_arrow:"):
         try:
-            registry.resume(run.path, steps=int(steps))
+            registry.continue_run(run.path, steps=int(steps))
         except RunActiveError as e:
-            st.error(f"Cannot resume: {e}")
+            st.error(f"Cannot continue: {e}")
             return
         except (RunError, ConfigError, OSError) as e:
-            st.error(f"Cannot resume {run.run_id}: {e}")
+            st.error(f"Cannot continue {run.run_id}: {e}")
             return
         try:
             st.switch_page("pages/train.py")
         except StreamlitAPIException:  # started without the dashboard: say so here instead
-            st.success(f"Resumed {run.run_id}: training to step {int(steps):,}.")
+            st.success(f"Continuing {run.run_id}: training to step {int(steps):,}.")
 
 
 def delete_ui(run: RunDir, active_here: bool) -> None:
@@ -158,7 +178,7 @@ def delete_ui(run: RunDir, active_here: bool) -> None:
 def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
     run = info.run_dir
     has_generator = run.generator_path.exists()
-    explore, generator, metrics, resume, delete = st.columns(5)
+    explore, generator, metrics, train_on, delete = st.columns(5)
     if explore.button(
         "Open in explorer",
         key=f"open_{run.run_id}",
@@ -191,8 +211,13 @@ def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
         disabled=not records,
         on_click="ignore",
     )
-    with resume.popover("Resume…", icon=":material/replay:", disabled=active_here):
-        resume_ui(info, registry)
+    with train_on.popover(
+        "Continue…",
+        icon=":material/replay:",
+        disabled=active_here,
+        help="Continue training from the latest checkpoint, in the same folder",
+    ):
+        continue_ui(info, registry)
     with delete.popover("Delete…", icon=":material/delete:"):
         delete_ui(run, active_here)
 
@@ -219,7 +244,8 @@ def main() -> None:
         return
     registry = get_registry()
     active = registry.active()
-    active_path = Path(active.run_dir.path).resolve() if active is not None and active.run_dir is not None else None
+    active_dir = active.snapshot().run_dir if active is not None else None
+    active_path = Path(active_dir).resolve() if active_dir is not None else None
     st.caption(f"{len(infos)} run{'s' if len(infos) != 1 else ''} under `{folder}`, newest first.")
     for info in infos:
         run_card(info, registry, active_here=info.run_dir.path.resolve() == active_path)

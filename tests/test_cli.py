@@ -10,6 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gan_core.config import DEFAULT_PRESET
+from gan_core.engine import TrainingRun
+from gan_core.latent import Sampler, fixed_noise, to_uint8
+from gan_core.runs import load_generator
+from tests.conftest import tiny_config
+
 pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,14 +58,60 @@ def test_train_then_sample_end_to_end(tmp_path):
     samples = np.load(tmp_path / "samples.npy")
     assert samples.shape == (5, 28, 28) and samples.dtype == np.uint8
 
-    refused = cli("train", "--resume", str(run_dir), "--steps", "45", "--batch-size", "8", "--quiet")
+    no_classes = cli("sample", str(run_dir), "--class", "3", "--out", str(tmp_path / "three.png"))
+    assert no_classes.returncode == 2 and not (tmp_path / "three.png").exists()
+    assert f"--class needs a conditional generator, and {run_dir} is unconditional" in no_classes.stderr
+
+    refused = cli("train", "--continue", str(run_dir), "--steps", "45", "--batch-size", "8", "--quiet")
     assert refused.returncode == 2
     assert "--batch-size cannot change (only --steps, --precision can)" in refused.stderr
 
-    resumed = cli("train", "--resume", str(run_dir), "--steps", "45", "--precision", "mixed_bfloat16", "--quiet")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "finished at step 45" in resumed.stderr and resumed.stdout.strip() == str(run_dir)
+    continued = cli("train", "--continue", str(run_dir), "--steps", "45", "--precision", "mixed_bfloat16", "--quiet")
+    assert continued.returncode == 0, continued.stderr
+    assert "finished at step 45" in continued.stderr and continued.stdout.strip() == str(run_dir)
     assert json.loads((run_dir / "config.json").read_text())["precision"] == "mixed_bfloat16"
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory) -> Path:
+    """A trained tiny conditional run (ten digit classes) on disk."""
+    run = TrainingRun(tiny_config(conditional=True), runs_dir=tmp_path_factory.mktemp("runs")).start()
+    assert run.wait(120) == "finished", run.snapshot().error
+    return Path(run.snapshot().run_dir)
+
+
+def test_sample_draws_the_class_asked_for(conditional_run, tmp_path):
+    done = cli(
+        "sample", str(conditional_run), "--class", "3", "--n", "6", "--seed", "2", "--out", str(tmp_path / "x.npy")
+    )
+    assert done.returncode == 0, done.stderr
+    samples = np.load(tmp_path / "x.npy")
+    assert samples.shape == (6, 28, 28) and samples.dtype == np.uint8
+    sampler = Sampler(load_generator(conditional_run))
+    noise = fixed_noise(6, sampler.latent_dim, 2)
+    # Exactly class 3's images of this noise; another class would draw other images.
+    assert np.abs(samples.astype(int) - to_uint8(sampler(noise, 3))[..., 0]).max() <= 1
+    assert np.abs(samples.astype(int) - to_uint8(sampler(noise, 4))[..., 0]).max() > 1
+
+    # Without --class, the classes in turn: one column per class in the grid.
+    grid = cli("sample", str(conditional_run), "--n", "20", "--out", str(tmp_path / "grid.png"))
+    assert grid.returncode == 0, grid.stderr
+    assert Image.open(tmp_path / "grid.png").size == (10 * 30 + 2, 2 * 30 + 2)
+    assert "image i is class i % 10" in grid.stderr
+
+    out_of_range = cli("sample", str(conditional_run), "--class", "10", "--out", str(tmp_path / "ten.png"))
+    assert out_of_range.returncode == 2 and "--class must be between 0 and 9 (got 10)" in out_of_range.stderr
+
+
+def test_score_of_a_conditional_run_and_of_real_digits(conditional_run):
+    done = cli("score", str(conditional_run), "--n", "100")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].split()[-2:] == ["generated", "real"]
+    assert any(line.startswith("class accuracy (as asked)") for line in done.stdout.splitlines())
+
+    real = cli("score", "--real", "--n", "100")  # an option first: argparse.REMAINDER used to refuse it
+    assert real.returncode == 0, real.stderr
+    assert "n=100" in real.stdout and "generated" not in real.stdout and "10/10" in real.stdout
 
 
 def test_bad_settings_exit_non_zero_with_the_validation_message(tmp_path):
@@ -87,9 +139,14 @@ def test_sample_refuses_what_it_cannot_load(tmp_path):
     assert done.returncode == 2 and "does not exist" in done.stderr
 
 
-def test_presets_and_datasets_are_listed_with_descriptions():
+def test_presets_datasets_and_losses_are_listed_with_descriptions():
     presets = cli("presets")
     assert presets.returncode == 0
-    assert "dense-bn (default)" in presets.stdout and "Seed 002" in presets.stdout
+    assert f"{DEFAULT_PRESET} (default)" in presets.stdout and "Seed 002" in presets.stdout
     datasets = cli("datasets")
     assert "mnist-sample (default)" in datasets.stdout and "fashion-mnist" in datasets.stdout
+    losses = cli("losses")
+    assert losses.returncode == 0
+    lines = losses.stdout.splitlines()
+    assert lines[0] == "bce (default)" and "wgan-gp" in lines
+    assert "Wasserstein with gradient penalty" in lines[lines.index("wgan-gp") + 1]

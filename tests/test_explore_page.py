@@ -1,4 +1,5 @@
-"""AppTest of pages/explore.py over a real tiny run: the picker, the walk from A to B, the sliders, the plane, uploads.
+"""AppTest of pages/explore.py over real tiny runs: the picker, the walk from A to B, the sliders, the plane, uploads;
+for a conditional run the class picker and the walk between two classes.
 
 AppTest shows an st.image only as a URL, so the `media` fixture keeps the bytes behind every URL
 and the tests decode the pictures the page really sent.
@@ -20,10 +21,13 @@ from streamlit.testing.v1 import AppTest
 
 import app.common
 from gan_core import explorer as ex
+from gan_core.config import TrainConfig
 from gan_core.data import load_images
+from gan_core.engine import Snapshot, Status, TrainingRun
 from gan_core.latent import to_uint8
 from gan_core.quality import load_classifier
-from gan_core.runs import RunDir, load_generator
+from gan_core.runs import load_generator
+from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -33,7 +37,7 @@ PAGE = Path(__file__).resolve().parents[1] / "pages" / "explore.py"
 @pytest.fixture(scope="module")
 def run_path(finished_run, tmp_path_factory):
     """A copy of the finished tiny run, alone in its runs folder (other tests add folders beside the original)."""
-    source = Path(finished_run.snapshot()["run_dir"])
+    source = Path(finished_run.snapshot().run_dir)
     return Path(shutil.copytree(source, tmp_path_factory.mktemp("explore_runs") / source.name))
 
 
@@ -72,8 +76,8 @@ def shrink(picture: np.ndarray, size: int = 28) -> np.ndarray:
     return picture[::step, ::step]
 
 
-def expected(reference, z) -> np.ndarray:
-    return to_uint8(reference.generate(z))[0, ..., 0]
+def expected(reference, z, labels=None) -> np.ndarray:
+    return to_uint8(reference.generate(z, labels))[0, ..., 0]
 
 
 def assert_same_digit(shown: np.ndarray, wanted: np.ndarray) -> None:
@@ -91,7 +95,8 @@ def test_the_page_opens_the_run_and_draws_every_section(page, run_path):
     ]
     for caption in ("A", "B", "t = 0.50 (slerp)", "8 frames from A to B", "offsets: none", "→ dimension 0"):
         image(page, caption)
-    assert "latent_dim 100" in page.caption[0].value
+    assert "latent_dim 100" in page.caption[0].value and "conditional" not in page.caption[0].value
+    assert not [r for r in page.radio if r.key == "walk"] and not [s for s in page.selectbox if s.key == "draw_class"]
 
 
 def test_the_image_at_t_is_the_generator_at_that_point(page, media, reference):
@@ -194,7 +199,13 @@ def test_the_run_that_just_finished_is_chosen_first(run_path, monkeypatch, media
     for name in ("20000101-000000-a", "20000101-000000-b"):
         shutil.copytree(run_path, runs / name)
     monkeypatch.setenv("GAN_STUDIO_RUNS", str(runs))
-    just_finished = SimpleNamespace(run_dir=RunDir(runs / "20000101-000000-a"), active=False)
+    snap = Snapshot(
+        status=Status.FINISHED,
+        config=TrainConfig(),
+        run_id="20000101-000000-a",
+        run_dir=str(runs / "20000101-000000-a"),
+    )
+    just_finished = SimpleNamespace(snapshot=lambda: snap)
     monkeypatch.setattr(app.common, "get_registry", lambda: SimpleNamespace(current=lambda: just_finished))
     at = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert not at.exception
@@ -283,3 +294,89 @@ def test_other_images_get_pixel_neighbours_only_and_a_copy_shows_as_zero(
     assert pixels_row.captions[1] == "real 23: 0.00"
     assert "Nearest in pixels: 0.00" in "\n".join(m.value for m in at.markdown)
     assert "need 28x28 handwritten digits" in "\n".join(i.value for i in at.info)
+
+
+# ------------------------------------------------------------------ a conditional generator
+@pytest.fixture(scope="module")
+def conditional_path(tmp_path_factory):
+    """A trained tiny conditional run, alone in its runs folder."""
+    run = TrainingRun(tiny_config(conditional=True), runs_dir=tmp_path_factory.mktemp("conditional_runs")).start()
+    assert run.wait(120) == "finished", run.snapshot().error
+    return Path(run.snapshot().run_dir)
+
+
+@pytest.fixture(scope="module")
+def conditional_reference(conditional_path):
+    return ex.Explorer(load_generator(conditional_path))
+
+
+@pytest.fixture
+def conditional_page(conditional_path, monkeypatch, media):
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(conditional_path.parent))
+    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def plane_centre(at, media) -> np.ndarray:
+    """The middle cell of the 7 x 7 plane, as one 28 x 28 image."""
+    grid = picture(at, media, "→ ")
+    scale = grid.shape[0] // (7 * 30 + 2)
+    cell = slice(scale * (2 + 3 * 30), scale * (2 + 3 * 30 + 28), scale)
+    return grid[cell, cell]
+
+
+def test_the_chosen_class_draws_every_picture(conditional_page, media, conditional_reference):
+    at = conditional_page
+    assert "conditional, 10 classes" in at.caption[0].value
+    assert at.selectbox(key="draw_class").value == 0 and not at.selectbox(key="draw_class").disabled
+    a, b = ex.seed_noise(0, 100), ex.seed_noise(1, 100)
+    z_t = ex.point_at(a, b, 0.5, "slerp")
+    assert_same_digit(shrink(picture(at, media, "t = 0.50")), expected(conditional_reference, z_t, 0))
+
+    at.selectbox(key="draw_class").set_value(3).run()
+    assert not at.exception, at.exception
+    at_t = shrink(picture(at, media, "t = 0.50"))
+    assert_same_digit(at_t, expected(conditional_reference, z_t, 3))
+    assert not np.array_equal(at_t, expected(conditional_reference, z_t, 0))
+    assert_same_digit(shrink(picture(at, media, "A")), expected(conditional_reference, a, 3))
+    # The sliders and the plane go through the same point, in the same class.
+    assert np.array_equal(shrink(picture(at, media, "offsets: none")), at_t)
+    assert np.array_equal(plane_centre(at, media), at_t)
+    at.slider(key="offset_100_2").set_value(3.0).run()
+    moved = expected(conditional_reference, ex.nudge(z_t, [2], [3.0]), 3)
+    assert_same_digit(shrink(picture(at, media, "offsets: 2 +3.0")), moved)
+    # The candidates too: candidate #0 is seed 1000 drawn as class 3.
+    candidates = image(at, "#0")
+    first = shrink(np.asarray(Image.open(io.BytesIO(media(candidates.value[0])))))
+    assert_same_digit(first, expected(conditional_reference, ex.seed_noise(1000, 100), 3))
+
+
+def test_the_walk_between_two_classes_keeps_the_noise(conditional_page, media, conditional_reference):
+    at = conditional_page
+    at.radio(key="walk").set_value("classes").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="draw_class").disabled  # the walk picks its own two classes
+    at.selectbox(key="class_a").set_value(2)
+    at.selectbox(key="class_b").set_value(7)
+    at.number_input(key="seed_z").set_value(5).run()
+    assert not at.exception, at.exception
+    z = ex.seed_noise(5, 100)
+    assert_same_digit(shrink(picture(at, media, "A: class 2")), expected(conditional_reference, z, 2))
+    assert_same_digit(shrink(picture(at, media, "B: class 7")), expected(conditional_reference, z, 7))
+    middle = shrink(picture(at, media, "t = 0.50 (class 2 → class 7)"))
+    assert_same_digit(middle, expected(conditional_reference, z, ex.class_mix(2, 7, 0.5, 10)))
+    assert np.array_equal(plane_centre(at, media), middle)  # the plane goes through the mix at t
+
+    at.slider(key="t").set_value(0.0).run()
+    assert_same_digit(shrink(picture(at, media, "t = 0.00")), expected(conditional_reference, z, 2))
+    at.slider(key="t").set_value(1.0).run()
+    assert_same_digit(shrink(picture(at, media, "t = 1.00")), expected(conditional_reference, z, 7))
+
+    strip = picture(at, media, "8 frames from class 2 to class 7")
+    scale = strip.shape[0] // (28 + 4)
+    frames = [
+        strip[scale * 2 : scale * 30 : scale, scale * (2 + 30 * i) : scale * (30 + 30 * i) : scale] for i in (0, 7)
+    ]
+    assert_same_digit(frames[0], expected(conditional_reference, z, 2))
+    assert_same_digit(frames[1], expected(conditional_reference, z, 7))

@@ -1,4 +1,5 @@
-"""Tests for gan_core.explorer: points, directions through a point, planes, the cached generator call."""
+"""Tests for gan_core.explorer: points, directions through a point, planes, the cached generator call,
+classes and walks between them for a conditional generator."""
 
 from __future__ import annotations
 
@@ -12,16 +13,26 @@ from PIL import Image
 
 from gan_core import explorer
 from gan_core.explorer import Explorer
-from gan_core.latent import fixed_noise
+from gan_core.latent import Sampler, fixed_noise
 from gan_core.models import build_models
 from gan_core.runs import RunError
 
 LATENT_DIM = 16
 
 
+CLASSES = 10
+
+
 @pytest.fixture(scope="module")
 def tiny_explorer():
     generator, _ = build_models("tiny", LATENT_DIM, (28, 28, 1))
+    return Explorer(generator)
+
+
+@pytest.fixture(scope="module")
+def conditional_explorer():
+    """An untrained conditional tiny generator: G(noise, label) draws a different image per class already."""
+    generator, _ = build_models("tiny", LATENT_DIM, (28, 28, 1), num_classes=CLASSES)
     return Explorer(generator)
 
 
@@ -189,6 +200,98 @@ def test_explorer_refuses_a_model_that_is_not_a_generator():
     _, discriminator = build_models("tiny", LATENT_DIM, (28, 28, 1))
     with pytest.raises(RunError, match="a generator takes"):
         Explorer(discriminator)
+
+
+# ------------------------------------------------------------------ classes
+def test_a_sampler_with_labels_draws_one_image_per_noise_vector():
+    generator, _ = build_models("tiny", LATENT_DIM, (28, 28, 1), num_classes=CLASSES)
+    sampler = Sampler(generator)
+    z = fixed_noise(6, LATENT_DIM, 0)
+    assert sampler.conditional and sampler.num_classes == CLASSES
+    assert sampler(z, 3).shape == (6, 28, 28, 1)  # one class for all
+    per_image = sampler(z, np.arange(6))
+    assert per_image.shape == (6, 28, 28, 1) and per_image.dtype == np.float32
+    np.testing.assert_array_equal(per_image[3], sampler(z[3:4], 3)[0])
+    assert sampler(z, explorer.class_mix(2, 5, np.linspace(0, 1, 6), CLASSES)).shape == (6, 28, 28, 1)
+    with pytest.raises(ValueError, match="between 0 and 9"):
+        sampler(z, 10)
+
+
+def test_class_weights_equal_to_a_one_hot_draw_the_integer_class(conditional_explorer):
+    z = fixed_noise(4, LATENT_DIM, 3)
+    sampler = conditional_explorer.sampler
+    one_hot = np.eye(CLASSES, dtype="float32")[[7] * 4]
+    np.testing.assert_allclose(sampler(z, one_hot), sampler(z, 7), atol=1e-6)
+    np.testing.assert_allclose(
+        conditional_explorer.generate(z, one_hot[:1]), conditional_explorer.generate(z, 7), atol=1e-6
+    )
+    assert not np.allclose(sampler(z, 7), sampler(z, 2), atol=1e-3)  # and the class does change the image
+
+
+def test_class_mix_runs_from_one_class_to_the_other():
+    weights = explorer.class_mix(2, 5, [0.0, 0.25, 1.0], CLASSES)
+    assert weights.shape == (3, CLASSES) and weights.dtype == np.float32
+    np.testing.assert_array_equal(weights[0], np.eye(CLASSES)[2])
+    np.testing.assert_array_equal(weights[2], np.eye(CLASSES)[5])
+    np.testing.assert_allclose(weights[1], 0.75 * np.eye(CLASSES)[2] + 0.25 * np.eye(CLASSES)[5])
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    assert explorer.class_mix(2, 5, 0.5, CLASSES).shape == (1, CLASSES)
+    with pytest.raises(ValueError, match="class b must be between 0 and 9"):
+        explorer.class_mix(2, 10, 0.5, CLASSES)
+
+
+def test_between_two_classes_t0_and_t1_are_the_pure_classes(conditional_explorer):
+    z = conditional_explorer.noise(11)
+    frames = conditional_explorer.between_classes(z, 3, 8, np.linspace(0.0, 1.0, 5))
+    assert frames.shape == (5, 28, 28, 1)
+    np.testing.assert_allclose(frames[0], conditional_explorer.generate(z, 3)[0], atol=1e-6)
+    np.testing.assert_allclose(frames[-1], conditional_explorer.generate(z, 8)[0], atol=1e-6)
+    assert not np.allclose(frames[2], frames[0], atol=1e-3) and not np.allclose(frames[2], frames[-1], atol=1e-3)
+    np.testing.assert_array_equal(conditional_explorer.between_classes(z, 3, 8, 0.5)[0], frames[2])
+
+
+def test_the_cache_is_keyed_by_the_labels_too(conditional_explorer):
+    z = fixed_noise(3, LATENT_DIM, 5)
+    three = conditional_explorer.generate(z, 3)
+    assert conditional_explorer.generate(z.copy(), 3) is three
+    assert conditional_explorer.generate(z, [3, 3, 3]) is three  # one class for all is a class per image
+    four = conditional_explorer.generate(z, 4)
+    assert four is not three and not np.allclose(four, three, atol=1e-3)
+    mixed = conditional_explorer.generate(z, explorer.class_mix(3, 4, 0.5, CLASSES))
+    assert mixed is not three and mixed is not four
+
+
+def test_classes_are_refused_where_they_make_no_sense(tiny_explorer, conditional_explorer):
+    z = fixed_noise(2, LATENT_DIM, 0)
+    assert not tiny_explorer.conditional and tiny_explorer.num_classes is None
+    with pytest.raises(ValueError, match="this generator is unconditional"):
+        tiny_explorer.generate(z, 3)
+    with pytest.raises(ValueError, match="unconditional"):
+        tiny_explorer.between_classes(z[0], 0, 1, 0.5)
+    with pytest.raises(ValueError, match="this generator is conditional: give a class"):
+        conditional_explorer.generate(z)
+
+
+def test_conditional_principal_directions_are_found_within_the_classes(conditional_explorer):
+    directions, explained = conditional_explorer.principal_directions(n_samples=300)
+    assert directions.shape == (2, LATENT_DIM)
+    assert_orthonormal(directions)
+    assert explained[0] >= explained[1] > 0
+
+
+def test_principal_directions_ignore_what_the_class_alone_changes():
+    # A linear conditional "generator": latent dimension 4 moves the image, and the class adds a
+    # far bigger offset of its own. Within-class PCA finds dimension 4, not the class offsets.
+    rng = np.random.default_rng(0)
+    weights = 0.01 * rng.standard_normal((LATENT_DIM, 36))
+    weights[4] += 2.0 * rng.standard_normal(36)
+    offsets = 50.0 * rng.standard_normal((CLASSES, 36))
+
+    def generate(z, labels):
+        return (z @ weights + offsets[labels]).reshape(-1, 6, 6, 1)
+
+    directions, _ = explorer.principal_directions(generate, LATENT_DIM, k=1, n_samples=2000, num_classes=CLASSES)
+    assert abs(directions[0, 4]) > 0.99
 
 
 # ------------------------------------------------------------------ pictures

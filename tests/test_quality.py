@@ -11,6 +11,7 @@ from gan_core import quality
 from gan_core.alerts import check_health, duplicate_fraction
 from gan_core.config import TrainConfig
 from gan_core.data import load_images, load_labels
+from gan_core.models import build_models
 from gan_core.quality import QUALITY_N, QualityError, applies_to, real_reference, score_generator, score_images
 from gan_core.runs import RunDir
 
@@ -114,7 +115,9 @@ def test_collapsed_generator_gets_one_digit_and_a_collapse_alert(digits, referen
     assert figures["classifier_score"] < 1.1
     assert figures["fd_digits"] > 50 * reference["fd_digits"]
 
-    duplicates = duplicate_fraction(quality.generate(generator, 64))
+    images_drawn, asked = quality.generate(generator, 64)
+    assert asked is None  # an unconditional generator is asked for no class
+    duplicates = duplicate_fraction(images_drawn)
     assert duplicates == 1.0
     assert duplicate_fraction(images[np.random.default_rng(0).choice(len(images), 256, replace=False)]) < 0.05
 
@@ -215,6 +218,26 @@ def test_score_command(tmp_path, digits, capsys):
     assert quality.main_score(["--real", "--n", "500"]) == 0
     out = capsys.readouterr().out
     assert "n=500" in out and "generated" not in out and "10/10" in out
+
+
+def test_score_command_of_a_conditional_run_adds_class_accuracy(tmp_path, capsys):
+    # An untrained conditional generator in a run folder: the figures are poor, but they are all there.
+    config = TrainConfig(preset="tiny", conditional=True, latent_dim=16)
+    run = RunDir.create(tmp_path / "runs", config)
+    generator, _ = build_models("tiny", 16, (28, 28, 1), num_classes=10)
+    run.export_generator(generator)
+    assert quality.main_score([str(run.path), "--n", "100"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    (row,) = [line for line in lines if line.startswith("class accuracy (as asked)")]
+    generated, real = row.split()[-2:]
+    assert 0.0 <= float(generated.rstrip("%")) <= 100.0
+    assert float(real.rstrip("%")) >= 95.0  # the classifier reads real digits as their label
+
+    figures = score_generator(generator, n=100)
+    images, asked = quality.generate(generator, 100)
+    assert asked.tolist() == [i % 10 for i in range(100)]  # every class in turn
+    assert figures["class_accuracy"] == score_images(images, n=100, asked=asked)["class_accuracy"]
+    assert "class_accuracy" not in score_generator(one_image_generator(np.zeros((28, 28, 1), "float32")), n=100)
 
 
 def test_score_command_errors(tmp_path, digits, capsys):

@@ -1,9 +1,10 @@
-"""AppTest of pages/runs.py: the list of runs, the metrics CSV, resume, delete with confirmation, open in explorer."""
+"""AppTest of pages/runs.py: the runs, the metrics CSV, continue training, delete after confirming, open in explorer."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +15,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import app.common
+from gan_core.config import TrainConfig
+from gan_core.engine import Snapshot, Status
 from gan_core.registry import RunActiveError
 from gan_core.runs import RunDir
 
@@ -28,18 +31,18 @@ RUN_ID = "20000101-000000-tiny-mnist-sample"
 def runs(finished_run, tmp_path, monkeypatch):
     """A runs folder of our own holding a copy of the finished tiny run (tests may delete it)."""
     folder = tmp_path / "runs"
-    shutil.copytree(finished_run.snapshot()["run_dir"], folder / RUN_ID)
+    shutil.copytree(finished_run.snapshot().run_dir, folder / RUN_ID)
     monkeypatch.setenv("GAN_STUDIO_RUNS", str(folder))
     return folder
 
 
 class FakeRegistry:
-    """Stands in for the server's RunRegistry: a chosen active run, a resume that records or refuses."""
+    """Stands in for the server's RunRegistry: a chosen active run, a continue_run that records or refuses."""
 
     def __init__(self, active=None, refuse_with: Exception | None = None):
         self._active = active
         self.refuse_with = refuse_with
-        self.resumed: list[tuple[Path, int | None]] = []
+        self.continued: list[tuple[Path, int | None]] = []
 
     def active(self):
         return self._active
@@ -47,10 +50,16 @@ class FakeRegistry:
     def current(self):
         return self._active
 
-    def resume(self, run_dir, steps=None):
+    def continue_run(self, run_dir, steps=None):
         if self.refuse_with is not None:
             raise self.refuse_with
-        self.resumed.append((Path(run_dir), steps))
+        self.continued.append((Path(run_dir), steps))
+
+
+def training(run_dir: Path) -> SimpleNamespace:
+    """A stand-in for the TrainingRun that trains `run_dir` now: the page reads only its snapshot."""
+    snap = Snapshot(status=Status.RUNNING, config=TrainConfig(), run_dir=str(run_dir), run_id=run_dir.name)
+    return SimpleNamespace(snapshot=lambda: snap, active=True)
 
 
 def open_page() -> AppTest:
@@ -64,6 +73,7 @@ def test_the_page_lists_the_run_with_status_metrics_and_last_grid(runs, media):
     assert [h.value for h in at.subheader] == [RUN_ID]
     shown = " ".join(m.value for m in at.markdown)
     assert "finished" in shown and "step 40 / 40" in shown and "Preset **tiny** on **mnist-sample**" in shown
+    assert "loss **bce** · unconditional · EMA 0.999" in shown
     records = RunDir(runs / RUN_ID).read_metrics()
     assert at.metric[0].label == "d_loss" and at.metric[0].value == f"{records[-1]['d_loss']:.3f}"
     grid = np.asarray(Image.open(io.BytesIO(media(at.image[0].value[0]))))
@@ -102,37 +112,48 @@ def test_delete_needs_the_confirmation_and_removes_the_folder(runs):
     assert "No runs under" in at.info[0].value
 
 
-def test_the_active_run_cannot_be_deleted_or_resumed(runs, monkeypatch):
-    active = SimpleNamespace(run_dir=RunDir(runs / RUN_ID))
-    monkeypatch.setattr(app.common, "get_registry", lambda: FakeRegistry(active=active))
+def test_the_active_run_cannot_be_deleted_or_continued(runs, monkeypatch):
+    monkeypatch.setattr(app.common, "get_registry", lambda: FakeRegistry(active=training(runs / RUN_ID)))
     at = open_page()
     assert not [b for b in at.button if b.key == f"delete_{RUN_ID}"]
     assert any("stop it on the Train page" in c.value for c in at.caption)
     assert (runs / RUN_ID).exists()
 
 
-def test_resume_continues_the_run_to_the_new_total(runs, monkeypatch):
+def test_continue_training_trains_the_run_to_the_new_total(runs, monkeypatch):
     registry = FakeRegistry()
     monkeypatch.setattr(app.common, "get_registry", lambda: registry)
     at = open_page()
-    steps = at.number_input(key=f"resume_steps_{RUN_ID}")
+    steps = at.number_input(key=f"continue_steps_{RUN_ID}")
     assert steps.value == 80 and steps.min == 41  # the run ended at its total: by default, as many steps again
     steps.set_value(60).run()
-    at.button(key=f"resume_{RUN_ID}").click().run()
+    button = at.button(key=f"continue_{RUN_ID}")
+    assert button.label == "Continue training"
+    button.click().run()
     assert not at.exception
-    assert registry.resumed == [(runs / RUN_ID, 60)]
-    assert f"Resumed {RUN_ID}" in at.success[0].value  # on its own, the page cannot switch to Train
+    assert registry.continued == [(runs / RUN_ID, 60)]
+    assert f"Continuing {RUN_ID}: training to step 60" in at.success[0].value  # alone, the page cannot switch to Train
 
 
-def test_resume_while_another_run_is_active_says_so(runs, monkeypatch, finished_run):
+def test_continue_while_another_run_is_active_says_so(runs, monkeypatch, finished_run):
     refusal = RunActiveError(finished_run)
     registry = FakeRegistry(refuse_with=refusal)
     monkeypatch.setattr(app.common, "get_registry", lambda: registry)
     at = open_page()
-    at.button(key=f"resume_{RUN_ID}").click().run()
+    at.button(key=f"continue_{RUN_ID}").click().run()
     assert not at.exception
-    assert at.error[0].value == f"Cannot resume: {refusal}"
-    assert finished_run.snapshot()["run_id"] in at.error[0].value
+    assert at.error[0].value == f"Cannot continue: {refusal}"
+    assert finished_run.snapshot().run_id in at.error[0].value
+
+
+def test_the_settings_say_loss_conditional_and_ema(runs):
+    config = json.loads((runs / RUN_ID / "config.json").read_text())
+    config.update(loss="wgan-gp", conditional=True, ema=0.0)
+    (runs / RUN_ID / "config.json").write_text(json.dumps(config))
+    at = open_page()
+    assert "loss **wgan-gp** · conditional · no EMA" in " ".join(m.value for m in at.markdown)
+    # The final metrics shown are the loss family's own (a critic reports no accuracies).
+    assert [m.label for m in at.metric] == ["d_loss", "g_loss", "critic_real", "critic_fake"]
 
 
 def test_a_failed_run_shows_its_error_and_traceback(runs):
