@@ -301,9 +301,8 @@ def score_generator(generator, n: int = QUALITY_N, seed: int = 0) -> dict:
     n = _check_n(n)
     sampler = generator if isinstance(generator, Sampler) else Sampler(generator, BATCH)
     if sampler.image_shape != IMAGE_SHAPE:
-        raise QualityError(
-            f"the digit classifier judges 28x28x1 images; this generator makes {'x'.join(map(str, sampler.image_shape))}"
-        )
+        made = "x".join(map(str, sampler.image_shape))
+        raise QualityError(f"the digit classifier judges 28x28x1 images; this generator makes {made}")
     images, labels = generate(sampler, n, seed)
     return score_images(images, n=n, seed=seed, asked=labels)
 
