@@ -236,16 +236,18 @@ def translate(images: tf.Tensor, ratio: float = 0.125) -> tf.Tensor:
     filling in: DiffAugment's translation (Zhao et al. 2020). Applied to real and fake images alike
     before D, and differentiable, so G learns through it; D, which sees each of a small dataset's
     images hundreds of times in a few minutes, can no longer memorise them pixel for pixel."""
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    shift = int(images.shape[1] * ratio + 0.5)
-    tx = tf.random.uniform([batch, 1, 1], -shift, shift + 1, dtype=tf.int32)
-    ty = tf.random.uniform([batch, 1, 1], -shift, shift + 1, dtype=tf.int32)
-    rows = tf.clip_by_value(tf.range(height)[None, :, None] + ty + shift, 0, height + 2 * shift - 1)
-    cols = tf.clip_by_value(tf.range(width)[None, None, :] + tx + shift, 0, width + 2 * shift - 1)
-    padded = tf.pad(images, [[0, 0], [shift, shift], [shift, shift], [0, 0]], constant_values=-1.0)
-    index = tf.broadcast_to(tf.range(batch)[:, None, None], tf.shape(rows + cols))
-    return tf.gather_nd(padded, tf.stack([index, rows + 0 * cols, cols + 0 * rows], axis=-1))
+    # As two batched products with one-hot shift matrices, (S_y (x + 1) S_x^T) - 1: the background
+    # shifts in as -1, and the gradient is two more products. On two CPU cores this costs a tenth
+    # of what a gather costs (whose gradient is a scatter).
+    batch, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
+    shift = int(height * ratio + 0.5)
+
+    def shifts(size):  # (batch, size, size): row i picks row i - offset, or nothing off the edge
+        offset = tf.random.uniform([batch, 1], -shift, shift + 1, dtype=tf.int32)
+        return tf.one_hot(tf.range(size)[None, :] - offset, size, dtype=images.dtype)
+
+    moved = tf.einsum("bij,bjwc->biwc", shifts(height), images + 1.0)
+    return tf.einsum("biwc,bvw->bivc", moved, shifts(width)) - 1.0
 
 
 def build_gan(config, image_shape, num_classes: int | None = None) -> GAN:
