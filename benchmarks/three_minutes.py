@@ -26,6 +26,7 @@ ROWS: dict[str, list[str]] = {
     "conditional-seed1": ["--conditional", "true", "--seed", "1"],
     "loss-minimax": ["--loss", "minimax"],
     "loss-lsgan": ["--loss", "lsgan"],
+    "loss-lsgan-2e-4": ["--loss", "lsgan", "--g-learning-rate", "2e-4", "--d-learning-rate", "2e-4"],
     "loss-hinge": ["--loss", "hinge"],
     "loss-wgan-gp": ["--loss", "wgan-gp"],
     "preset-dense-bn": ["--preset", "dense-bn"],

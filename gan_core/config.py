@@ -66,7 +66,12 @@ class TrainConfig:
     gp_weight: float = _knob(10.0, "weight of the gradient penalty (wgan-gp only)", 0.0, 1000.0)
     # How long
     # A step is one generator update with its discriminator updates.
-    steps: int = _knob(15_000, "total steps (ignored when epochs is set)", 1, 10_000_000)
+    steps: int = _knob(
+        7_500,
+        "total steps (ignored when epochs is set); the default takes about 3 minutes on 2 CPU cores",
+        1,
+        10_000_000,
+    )
     epochs: int | None = _knob(None, "train this many passes over the data instead of `steps`", 1, 100_000)
     max_seconds: float | None = _knob(None, "end the run cleanly after this much wall time", 1, 7 * 24 * 3600)
     seed: int = _knob(0, "random seed (weights, data order, the fixed sample noise)", 0, 2**31 - 1)

@@ -47,12 +47,17 @@ def reference(run_path):
     return ex.Explorer(load_generator(run_path))
 
 
-@pytest.fixture
-def page(run_path, monkeypatch, media):
-    monkeypatch.setenv("GAN_STUDIO_RUNS", str(run_path.parent))
+def open_page(runs_folder: Path, monkeypatch) -> AppTest:
+    """The Explore page, run once over the runs in `runs_folder`."""
+    monkeypatch.setenv("GAN_STUDIO_RUNS", str(runs_folder))
     at = AppTest.from_file(str(PAGE), default_timeout=60).run()
     assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture
+def page(run_path, monkeypatch, media):
+    return open_page(run_path.parent, monkeypatch)
 
 
 def image(at, caption_start: str):
@@ -312,10 +317,7 @@ def conditional_reference(conditional_path):
 
 @pytest.fixture
 def conditional_page(conditional_path, monkeypatch, media):
-    monkeypatch.setenv("GAN_STUDIO_RUNS", str(conditional_path.parent))
-    at = AppTest.from_file(str(PAGE), default_timeout=60).run()
-    assert not at.exception, at.exception
-    return at
+    return open_page(conditional_path.parent, monkeypatch)
 
 
 def plane_centre(at, media) -> np.ndarray:
