@@ -26,7 +26,14 @@ APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
 TIMEOUT = 90  # the first run of a session imports TensorFlow
 # Every TrainConfig knob has a widget labelled with its name; npz_path comes from the uploader.
 FORM_KNOBS = [f.name for f in knobs() if f.name != "npz_path"]
-OPTIMISER_KNOBS = ("g_learning_rate", "d_learning_rate", "beta_1", "beta_2", "d_updates")
+OPTIMISER_KNOBS = (
+    "batch_size",
+    "g_learning_rate",
+    "d_learning_rate",
+    "beta_1",
+    "beta_2",
+    "d_updates",
+)  # keyed by preset and loss
 
 
 @pytest.fixture
@@ -80,7 +87,8 @@ def fill_tiny(at: AppTest, steps: int = 200, loss: str = "bce") -> None:
         "grid_size": 16,
     }
     for name, value in settings.items():
-        at.number_input(key=f"knob-{name}").set_value(value)
+        key = f"knob-{name}-tiny-{loss}" if name in OPTIMISER_KNOBS else f"knob-{name}"  # keyed by preset and loss
+        at.number_input(key=key).set_value(value)
     at.selectbox(key="knob-jit_compile").set_value(False)  # XLA compile time is not what is tested here
 
 
@@ -101,9 +109,10 @@ def test_first_load_offers_the_demo_and_the_settings(runs):
     # Labelled with the names used by the CLI and the error messages.
     shown = set(labels(at.number_input)) | set(labels(at.selectbox)) | set(labels(at.checkbox))
     assert set(FORM_KNOBS) <= shown, set(FORM_KNOBS) - shown
-    # The learning rates show the preset's values (the default loss, BCE, has none of its own).
+    # The learning rates and batch size show the preset's values (the default loss, BCE, has none of its own).
     assert at.selectbox(key="knob-loss").value == "bce"
-    assert at.number_input(key="knob-g_learning_rate-dense-bn-bce").value == pytest.approx(2e-4)
+    assert at.number_input(key="knob-g_learning_rate-dense-bn-aug-bce").value == pytest.approx(8e-4)
+    assert at.number_input(key="knob-batch_size-dense-bn-aug-bce").value == 256
     at.selectbox(key="knob-preset").set_value("dcgan").run()
     assert at.number_input(key="knob-g_learning_rate-dcgan-bce").value == pytest.approx(1e-4)
     assert at.number_input(key="knob-beta_1-dcgan-bce").value == pytest.approx(0.9)
@@ -122,9 +131,16 @@ def test_choosing_a_loss_family_shows_its_defaults_and_saves_them_unset(runs, mo
     at.selectbox(key="knob-loss").set_value("wgan-gp").run()
     assert not at.exception, at.exception
     assert LOSSES["wgan-gp"].description in texts(at)
-    shown = {name: at.number_input(key=f"knob-{name}-dense-bn-wgan-gp").value for name in OPTIMISER_KNOBS}
+    shown = {name: at.number_input(key=f"knob-{name}-dense-bn-aug-wgan-gp").value for name in OPTIMISER_KNOBS}
     assert shown == pytest.approx(
-        {"g_learning_rate": 1e-4, "d_learning_rate": 1e-4, "beta_1": 0.0, "beta_2": 0.9, "d_updates": 5}
+        {
+            "batch_size": 256,
+            "g_learning_rate": 1e-4,
+            "d_learning_rate": 1e-4,
+            "beta_1": 0.0,
+            "beta_2": 0.9,
+            "d_updates": 5,
+        }
     )
     # Another preset with the same loss: the loss family's optimiser still wins over the preset's.
     at.selectbox(key="knob-preset").set_value("dcgan").run()
