@@ -102,24 +102,24 @@ class TrainConfig:
         from gan_core.models import PRESETS
 
         out: list[str] = []
-        if self.preset not in PRESETS:
-            out.append(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
-        if self.dataset not in DATASETS:
-            out.append(f"unknown dataset {self.dataset!r}; choose one of: {', '.join(DATASETS)}")
-        if self.loss not in LOSSES:
-            out.append(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
+        for name, known in (("preset", PRESETS), ("dataset", DATASETS), ("loss", LOSSES)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in known:  # a list or a dict is not a name either
+                out.append(f"unknown {name} {value!r}; choose one of: {', '.join(known)}")
         for name in ("conditional", "augment", "jit_compile"):
             value = getattr(self, name)
             if not isinstance(value, bool) and (value is not None or name == "conditional"):
                 out.append(f"{name} must be true or false (got {value!r})")
         if self.precision is not None and self.precision not in PRECISIONS:
             out.append(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
-        if self.dataset == "npz" and not self.npz_path:
+        if self.npz_path is not None and not isinstance(self.npz_path, str):
+            out.append(f"npz_path must be the path of your .npz file as text (got {self.npz_path!r})")
+        elif self.dataset == "npz" and not self.npz_path:
             out.append("dataset 'npz' needs npz_path (the path of your .npz file)")
         for f in fields(self):
             value = getattr(self, f.name)
             low, high = f.metadata.get("low"), f.metadata.get("high")
-            if value is None or low is None:
+            if low is None or (value is None and "None" in f.type):  # None: the preset's or the family's value
                 continue
             kind = int if f.type.startswith("int") else float
             if (
@@ -152,15 +152,21 @@ class TrainConfig:
         def pick(value, *fallbacks):
             return next(v for v in (value, *fallbacks) if v is not None)
 
+        whole = {  # 64.0 from a JSON file or a form trains as 64
+            f.name: int(v)
+            for f in fields(self)
+            if f.type.startswith("int") and isinstance(v := getattr(self, f.name), float)
+        }
+        config = dataclasses.replace(self, **whole)
         return dataclasses.replace(
-            self,
-            batch_size=pick(self.batch_size, preset.batch_size),
-            augment=pick(self.augment, preset.augment),
-            g_learning_rate=pick(self.g_learning_rate, family.learning_rate, preset.g_learning_rate),
-            d_learning_rate=pick(self.d_learning_rate, family.learning_rate, preset.d_learning_rate),
-            beta_1=pick(self.beta_1, family.beta_1, preset.beta_1),
-            beta_2=pick(self.beta_2, family.beta_2, 0.999),
-            d_updates=pick(self.d_updates, family.d_updates),
+            config,
+            batch_size=pick(config.batch_size, preset.batch_size),
+            augment=pick(config.augment, preset.augment),
+            g_learning_rate=pick(config.g_learning_rate, family.learning_rate, preset.g_learning_rate),
+            d_learning_rate=pick(config.d_learning_rate, family.learning_rate, preset.d_learning_rate),
+            beta_1=pick(config.beta_1, family.beta_1, preset.beta_1),
+            beta_2=pick(config.beta_2, family.beta_2, 0.999),
+            d_updates=pick(config.d_updates, family.d_updates),
         )
 
     def to_dict(self) -> dict[str, Any]:

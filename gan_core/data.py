@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 import socket
+import stat
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -21,7 +23,11 @@ DATASETS: dict[str, str] = {
     "npz": "your own .npz file of images",
 }
 
-MAX_NPZ_BYTES = 512 * 1024 * 1024
+# The engine's one size limit, in MiB (Streamlit's "MB"): an .npz file, any array in it once uncompressed,
+# and any upload to the app. 70,000 28x28 uint8 images take 55 MiB. .streamlit/config.toml's
+# server.maxUploadSize must say the same (tests/test_server_config.py checks).
+MAX_UPLOAD_MB = 200
+MAX_NPZ_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 NPZ_KEYS = ("images", "x", "x_train")  # names looked for, in order, when an .npz holds several arrays
 LABEL_KEYS = ("labels", "y", "y_train")  # an .npz's class labels, if it has them
 MAX_CLASSES = 1000
@@ -247,40 +253,83 @@ def _download(dataset: str, location: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------ your own .npz
+SAVE_HINT = "save your images with np.savez(path, images=array)"
+
+
 def _need_path(npz_path: str | None) -> str:
     if not npz_path:
         raise DatasetError("dataset 'npz' needs npz_path (the path of your .npz file)")
-    return os.fspath(npz_path)
+    path = os.fspath(npz_path)
+    if "\0" in path:
+        raise DatasetError(f"npz path {path!r} contains a NUL character; give the path of your .npz file")
+    return path
+
+
+def _check_file(path: str) -> None:
+    """Refuse anything but an existing regular file within the size limit (a FIFO or a device could hang a read)."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise DatasetError(f"npz file {path} does not exist; check the path, or upload the file again") from None
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"npz path {path} cannot be opened ({e}); check the path") from e
+    if not stat.S_ISREG(info.st_mode):
+        raise DatasetError(f"npz path {path} is not a regular file; give the path of your .npz file")
+    if info.st_size > MAX_NPZ_BYTES:
+        raise DatasetError(
+            f"npz file {path} is {_mib(info.st_size)}, larger than the {_mib(MAX_NPZ_BYTES)} limit; "
+            "use fewer or smaller images, or save them as uint8"
+        )
+
+
+def _read_header(zf: zipfile.ZipFile, key: str, path: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of array `key` from its .npy header, checked against the limit and the member's real size
+    before any data is read. Object arrays are refused here, so nothing is ever unpickled."""
+    where = f"array {key!r} in npz file {path}"
+    info = zf.getinfo(key + ".npy")
+    with zf.open(info) as fp:
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+        elif version in ((2, 0), (3, 0)):
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+        else:
+            raise DatasetError(f"{where} has an unknown .npy format version {version}; {SAVE_HINT}")
+        header_size = fp.tell()
+    if dtype.hasobject:
+        raise DatasetError(
+            f"{where} holds Python objects (a pickled or ragged array, e.g. a list of images of different sizes); "
+            "it was not unpickled: object arrays are not supported. Save one numeric array of same-size images: "
+            "np.savez(path, images=np.stack(images))"
+        )
+    if any(d < 0 for d in shape):
+        raise DatasetError(f"{where} declares the impossible shape {shape}; the file is corrupt, so save it again")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > MAX_NPZ_BYTES:
+        raise DatasetError(
+            f"{where} declares shape {shape} of {dtype}, {_mib(declared)} once uncompressed, larger than the "
+            f"{_mib(MAX_NPZ_BYTES)} limit; use fewer or smaller images, or save them as uint8"
+        )
+    if header_size + declared > info.file_size:
+        raise DatasetError(
+            f"{where} declares shape {shape} of {dtype} ({_mib(declared)}) but holds only "
+            f"{_mib(max(info.file_size - header_size, 0))}: the file is truncated or corrupt, so save it again"
+        )
+    return shape, dtype
 
 
 def _inspect_npz(path: str) -> tuple[str, tuple[int, ...], np.dtype]:
     """Check the file and the chosen array's header; return (key, shape, dtype) without reading the pixels."""
-    if not os.path.exists(path):
-        raise DatasetError(f"npz file {path} does not exist; check the path")
-    if not os.path.isfile(path):
-        raise DatasetError(f"npz path {path} is not a file")
-    size = os.path.getsize(path)
-    if size > MAX_NPZ_BYTES:
-        raise DatasetError(
-            f"npz file {path} is {_mib(size)}, larger than the {_mib(MAX_NPZ_BYTES)} limit; use fewer or smaller images"
-        )
+    _check_file(path)
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as f:
             is_npy = f.read(6) == b"\x93NUMPY"
-        hint = "it is a single .npy array" if is_npy else "it may be corrupt or in another format"
-        raise DatasetError(
-            f"{path} is not a valid .npz file ({hint}); save your images with np.savez(path, images=array)"
-        )
+        hint = "it is a single .npy array" if is_npy else "it may be truncated, corrupt or in another format"
+        raise DatasetError(f"{path} is not a valid .npz file ({hint}); {SAVE_HINT}")
     try:
         with zipfile.ZipFile(path) as zf:
-            keys = [name[: -len(".npy")] for name in zf.namelist() if name.endswith(".npy")]
-            key = _pick_key(path, keys)
-            with zf.open(key + ".npy") as fp:
-                version = np.lib.format.read_magic(fp)
-                if version == (1, 0):
-                    shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-                else:
-                    shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+            key = _pick_key(path, zf)
+            shape, dtype = _read_header(zf, key, path)
     except DatasetError:
         raise
     except Exception as e:
@@ -289,29 +338,35 @@ def _inspect_npz(path: str) -> tuple[str, tuple[int, ...], np.dtype]:
     return key, shape, dtype
 
 
-def _pick_key(path: str, keys: list[str]) -> str:
+def _array_names(zf: zipfile.ZipFile) -> list[str]:
+    return [name[: -len(".npy")] for name in zf.namelist() if name.endswith(".npy")]
+
+
+def _pick_key(path: str, zf: zipfile.ZipFile) -> str:
+    keys = _array_names(zf)
     if not keys:
-        raise DatasetError(f"npz file {path} contains no arrays")
+        raise DatasetError(f"npz file {path} holds no arrays (it is a zip, but not one np.savez wrote); {SAVE_HINT}")
     keys = [k for k in keys if k not in LABEL_KEYS] or keys
     if len(keys) == 1:
         return keys[0]
     for key in NPZ_KEYS:
         if key in keys:
             return key
+    # Say the shapes too: several arrays are often images of several sizes, which one run cannot mix.
+    shapes = ", ".join(f"{k} {_read_header(zf, k, path)[0]}" for k in keys)
     raise DatasetError(
         f"npz file {path} holds several arrays ({', '.join(keys)}) and none is named "
-        f"{', '.join(NPZ_KEYS)}; save the images under the key 'images'"
+        f"{', '.join(NPZ_KEYS)}; save the images under the key 'images', one array of same-size images "
+        f"(shapes: {shapes})"
     )
 
 
 def _check_header(path: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
     where = f"array {key!r} in npz file {path}"
-    if dtype.hasobject:
-        raise DatasetError(
-            f"{where} holds Python objects; object (pickled) arrays are not supported, save a numeric array"
-        )
     if dtype.kind not in "uif":
-        raise DatasetError(f"{where} has non-numeric dtype {dtype}; images must be uint8 (0..255) or float")
+        raise DatasetError(
+            f"{where} has non-numeric dtype {dtype}; images must be uint8 (0..255) or float (not bool, complex or text)"
+        )
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
         raise DatasetError(f"{where} has shape {shape}; accepted shapes are (N, H, W), (N, H, W, 1) and (N, H, W, 3)")
     if shape[0] == 0:
@@ -326,12 +381,8 @@ def _check_header(path: str, key: str, shape: tuple[int, ...], dtype: np.dtype) 
 def _load_npz(path: str) -> np.ndarray:
     key, _shape, _dtype = _inspect_npz(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with np.load(path, allow_pickle=False) as f:  # never unpickle: _inspect_npz refused object arrays already
             array = f[key]
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise DatasetError(f"npz file {path} holds object arrays, which are not supported ({e})") from e
-        raise DatasetError(f"npz file {path} could not be read ({e}); it may be corrupt, so save it again") from e
     except Exception as e:
         raise DatasetError(f"npz file {path} could not be read ({e}); it may be corrupt, so save it again") from e
 
@@ -359,23 +410,23 @@ def _load_npz(path: str) -> np.ndarray:
 
 def _load_npz_labels(path: str, n: int) -> np.ndarray | None:
     """The .npz's class labels (an integer array named labels, y or y_train), or None if it has none."""
-    with zipfile.ZipFile(path) as zf:
-        names = {name[: -len(".npy")] for name in zf.namelist() if name.endswith(".npy")}
-    key = next((k for k in LABEL_KEYS if k in names), None)
-    if key is None:
-        return None
-    where = f"array {key!r} in npz file {path}"
     try:
+        with zipfile.ZipFile(path) as zf:
+            key = next((k for k in LABEL_KEYS if k in _array_names(zf)), None)
+            if key is None:
+                return None
+            shape, dtype = _read_header(zf, key, path)
+        where = f"array {key!r} in npz file {path}"
+        if dtype.kind not in "iu" or len(shape) != 1:
+            raise DatasetError(f"{where} has dtype {dtype} and shape {shape}; labels must be integers, one per image")
+        if shape[0] != n:
+            raise DatasetError(f"{where} has {shape[0]} labels for {n} images; give one label per image")
         with np.load(path, allow_pickle=False) as f:
             labels = f[key]
+    except DatasetError:
+        raise
     except Exception as e:
-        raise DatasetError(f"{where} could not be read ({e}); save the labels as an integer array") from e
-    if labels.dtype.kind not in "iu" or labels.ndim != 1:
-        raise DatasetError(
-            f"{where} has dtype {labels.dtype} and shape {labels.shape}; labels must be integers, one per image"
-        )
-    if len(labels) != n:
-        raise DatasetError(f"{where} has {len(labels)} labels for {n} images; give one label per image")
+        raise DatasetError(f"the labels in npz file {path} could not be read ({e}); save them as integers") from e
     if labels.min() < 0 or labels.max() >= MAX_CLASSES:
         raise DatasetError(
             f"{where} has labels from {labels.min()} to {labels.max()}; labels must be 0..{MAX_CLASSES - 1}"
@@ -384,4 +435,4 @@ def _load_npz_labels(path: str, n: int) -> np.ndarray | None:
 
 
 def _mib(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+    return f"{n / (1024 * 1024):,.1f} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"

@@ -12,21 +12,20 @@ the sliders and the plane then pass through that mix of the two classes at t.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from app import uploads
 from app.common import get_registry, runs_dir
 from gan_core import explorer as ex
 from gan_core import quality
 from gan_core.data import DatasetError, load_images
 from gan_core.explorer import DIRECTION_KINDS, Explorer, RealNeighbours
 from gan_core.latent import walk
-from gan_core.runs import RunDir, RunError, list_runs, load_generator
+from gan_core.runs import RunDir, RunError, list_runs, load_generator, run_folder
 
 UPLOAD = "<upload>"  # the generator picker's option that is not a run id
 WALKS = {"seeds": "between two seeds, same class", "classes": "between two classes, same noise"}
@@ -53,15 +52,16 @@ def load_explorer(path: str, mtime_ns: int) -> Explorer:
 
 
 def saved_upload(data: bytes) -> Path:
-    """An uploaded .keras file written to a temporary file named by its content (so reruns reuse it)."""
-    folder = Path(tempfile.gettempdir()) / "gan-studio-uploads"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{hashlib.sha256(data).hexdigest()[:24]}.keras"
-    if not path.exists():
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    return path
+    """An uploaded .keras file saved in the temporary folder, named by its content (so reruns reuse it); the
+    newest few are kept (app.uploads). A refused upload stops the page with its message."""
+    try:
+        uploads.check_size(len(data), "The file", hint="generators trained here are far smaller: is it the right file?")
+        folder = uploads.temp_folder("gan-studio-uploads")
+        path = folder / f"{hashlib.sha256(data).hexdigest()[:24]}.keras"
+        return path if path.is_file() else uploads.save(folder, path.name, data, ".keras")
+    except (uploads.UploadError, OSError) as e:
+        st.error(f"The upload was not used. {e}")
+        st.stop()
 
 
 def _follow_choice() -> None:
@@ -90,10 +90,15 @@ def generator_ui() -> tuple[Explorer, str] | None:
     wanted = st.query_params.get("run")
     if wanted and wanted != st.session_state.get("run_param_applied"):
         st.session_state.run_param_applied = wanted
-        if wanted in runs:
+        if wanted in runs:  # only ids listed from runs_dir(): the address never names a path
             st.session_state.generator_choice = wanted
         else:
-            st.warning(f"No run {wanted!r} with a generator under {runs_dir()}; pick another below.")
+            try:
+                run_folder(runs_dir(), wanted)
+                problem = f"Run {wanted!r} has no generator or checkpoint yet"
+            except RunError as e:  # not a run id ('..', slashes, odd characters), or no such run
+                problem = str(e)
+            st.warning(f"{problem}; pick another run below.")
     options = [*runs, UPLOAD]
     if st.session_state.get("generator_choice") not in options:
         st.session_state.generator_choice = options[0]  # the newest run

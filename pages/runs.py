@@ -167,8 +167,8 @@ def delete_ui(run: RunDir, active_here: bool) -> None:
     sure = st.checkbox("Yes, delete this run", key=f"confirm_delete_{run.run_id}")
     if st.button("Delete", key=f"delete_{run.run_id}", type="primary", disabled=not sure, icon=":material/delete:"):
         try:
-            run.delete()
-        except OSError as e:
+            run.delete(runs_dir())  # only a run folder directly under the runs folder, never through a link
+        except (RunError, OSError) as e:
             st.error(f"Could not delete {run.path}: {e}")
             return
         st.session_state.runs_notice = f"Deleted {run.run_id}."

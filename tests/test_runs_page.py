@@ -186,3 +186,17 @@ def test_open_in_explorer_switches_page_with_the_run_in_the_address(runs):
     assert at.query_params["run"] == RUN_ID
     assert at.selectbox(key="generator_choice").value == RUN_ID
     assert any(img.captions and img.captions[0].startswith("t = ") for img in at.image)
+
+
+def test_a_run_linked_from_outside_is_listed_but_never_deleted_through_the_link(runs, tmp_path):
+    outside = tmp_path / "outside"
+    shutil.copytree(runs / RUN_ID, outside)
+    (outside / "sentinel.txt").write_text("still here")
+    (runs / "20000102-000000-planted").symlink_to(outside, target_is_directory=True)
+    at = open_page()
+    at.checkbox(key="confirm_delete_20000102-000000-planted").check().run()
+    at.button(key="delete_20000102-000000-planted").click().run()
+    assert not at.exception, at.exception
+    assert "nothing was deleted" in at.error[0].value
+    assert (outside / "sentinel.txt").read_text() == "still here" and (outside / "config.json").exists()
+    assert (runs / "20000102-000000-planted").is_symlink() and (runs / RUN_ID).exists()
