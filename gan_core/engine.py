@@ -7,6 +7,12 @@ outside the thread touches a Keras model while it trains.
 
 Words: *pause*/*resume* hold and release the live thread; *continue* trains a stopped run further
 from its latest checkpoint, in the same folder (`TrainingRun.continue_from`).
+
+Faults lose nothing that was checkpointed: an error in the thread ends the run as failed with its
+traceback (in the snapshot and status.json), after a last checkpoint when the weights are sound; a
+full disk or a folder that cannot be written says so and where. While active, the thread rewrites
+status.json every HEARTBEAT_SECONDS with its pid and host, so that a reader can tell a run whose
+process is gone (`runs.run_status`: "interrupted"), which can then be continued.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import errno
 import math
+import os
+import socket
 import threading
 import time
 import traceback
@@ -30,8 +39,20 @@ from gan_core.config import TrainConfig
 from gan_core.latent import fixed_noise
 from gan_core.loop import Diverged
 from gan_core.losses import LOSSES, Chart
-from gan_core.runs import RunDir, RunError
+from gan_core.runs import (
+    ACTIVE_ON_DISK,
+    STALE_SECONDS,
+    RunDir,
+    RunError,
+    checkpoint_identity,
+    liveness,
+    read_checkpoint_state,
+    run_status,
+)
 
+HEARTBEAT_SECONDS = 15.0  # an active run rewrites status.json this often, paused or not
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 HISTORY_POINTS = 1_000  # metric records kept in memory; older ones are thinned, not dropped
 GRID_HISTORY = 48  # sample grids kept in memory for the timeline
 
@@ -208,6 +229,7 @@ class TrainingRun:
             f.name: f.default for f in dataclasses.fields(Snapshot) if f.name in _LIVE_FIELDS
         }
         self._state["status"] = Status.CREATED
+        self._last_beat = 0.0
 
     @classmethod
     def continue_from(cls, run_dir: str | Path, steps: int | None = None, precision: str | None = None) -> TrainingRun:
@@ -218,8 +240,13 @@ class TrainingRun:
         the XLA choice that goes with it, e.g. float32 on a machine without native bfloat16."""
         run = RunDir(run_dir)
         config = run.read_config()
-        if run.latest_checkpoint() is None:
+        latest = run.latest_checkpoint()
+        if latest is None:
             raise RunError(f"run {run.path} has no checkpoint to continue from")
+        _refuse_if_trained_elsewhere(run)
+        # Refused now rather than in the thread: another format, or a checkpoint that is not this run's
+        # (image shape and classes are checked once the data is loaded).
+        read_checkpoint_state(latest[1], {k: getattr(config, k) for k in ("preset", "latent_dim", "loss")})
         if steps is not None:
             config = dataclasses.replace(config, steps=steps, epochs=None)
         if precision is not None:
@@ -308,7 +335,24 @@ class TrainingRun:
         except Diverged as e:
             self._end(Status.DIVERGED, error=str(e))
         except BaseException as e:  # noqa: BLE001 -- nothing in the thread may die silently
-            self._end(Status.FAILED, error=f"{type(e).__name__}: {e}", trace=traceback.format_exc())
+            self._end(Status.FAILED, error=self._explain(e), trace=traceback.format_exc())
+
+    def _explain(self, error: BaseException) -> str:
+        """The run's error message: a full disk or a folder that cannot be written said plainly, with
+        where and what to do; anything else as its type and message."""
+        if not isinstance(error, OSError) or error.errno not in DISK_FULL | NOT_WRITABLE:
+            return f"{type(error).__name__}: {error}"
+        where = error.filename or (self.run_dir.path if self.run_dir else self.runs_dir)
+        latest = None
+        with contextlib.suppress(OSError):
+            latest = self.run_dir.latest_checkpoint() if self.run_dir else None
+        then = f"continue the run from its checkpoint at step {latest[0]:,}" if latest else "start the run again"
+        if error.errno in DISK_FULL:
+            return f"The disk is full: no space left to write {where}. Free some space, then {then}."
+        return (
+            f"The runs folder is not writable: cannot write {where} ({error.strerror}). Fix its permissions "
+            f"or choose another runs folder (--out, or GAN_STUDIO_RUNS for the app), then {then}."
+        )
 
     def _end(
         self, status: Status, error: str | None = None, reason: str | None = None, trace: str | None = None
@@ -322,10 +366,26 @@ class TrainingRun:
             state = self._disk_status()
         if self.run_dir is not None:
             try:
-                self.run_dir.write_status(**state)
+                self.run_dir.write_status(**state, **liveness())
                 self._check_health()
             except OSError:
                 pass  # the in-memory status still tells the story
+
+    def _write_status(self) -> None:
+        """status.json as things stand, with who trains the run and when it last said so (the heartbeat)."""
+        with self._lock:
+            state = self._disk_status()
+        self.run_dir.write_status(**state, **liveness())
+        self._last_beat = time.monotonic()
+
+    def _back_to_running(self) -> bool:
+        """Running again after the compile or a pause; False when stop() ended the run meanwhile."""
+        with self._lock:
+            if self._state["status"] == Status.STOPPED:
+                return False
+            self._state["status"] = Status.RUNNING
+        self._write_status()
+        return True
 
     def _disk_status(self) -> dict[str, Any]:
         """What status.json holds (call with the lock held, or from the thread)."""
@@ -386,12 +446,13 @@ class TrainingRun:
             quality.real_reference()  # the slow first call (classifier, real statistics) happens here, not mid-run
 
         step = 0
+        identity = checkpoint_identity(cfg, shape, num_classes)
         if self._continue is not None:
             run = self._continue
-            run.write_config(cfg)  # the settings it now trains with: a new total, perhaps another precision
             _, folder = run.latest_checkpoint()
-            step = run.restore_checkpoint(gan, folder)["step"]
-            run.truncate_metrics(step)
+            step = run.restore_checkpoint(gan, folder, identity)["step"]
+            run.write_config(cfg)  # the settings it now trains with: a new total, perhaps another precision
+            run.truncate_metrics(step)  # records past the checkpoint (a crash after it) are trained again
             for record in run.read_metrics():
                 (self._history if "d_loss" in record else self._quality).append(record)
             noise = run.read_noise()
@@ -399,8 +460,8 @@ class TrainingRun:
             run = self.run_dir = RunDir.create(self.runs_dir, cfg)
             noise = fixed_noise(cfg.grid_size, cfg.latent_dim, cfg.seed)
             run.write_noise(noise)
-        run.write_status(status="running", step=step, total_steps=total, started_at=self._state["started_at"])
         self._set(step=step, epoch=step * images_per_step / n)
+        self._write_status()
 
         # A continued run reshuffles from a different seed, not replaying the first epochs' order.
         batches = iter(make_dataset(data.images, images_per_step, cfg.seed + step, data.labels))
@@ -427,7 +488,7 @@ class TrainingRun:
             with self._lock:
                 self._grids.append(at, grid)
 
-        state = {"image_shape": list(shape), "num_classes": num_classes, "config": cfg.to_dict()}
+        state = {**identity, "config": cfg.to_dict()}
         metrics = loop.RecordMetrics(cfg.metrics_every, gan, run, keep(self._history), describe)
         samples = loop.DrawSamples(cfg.sample_every, gan.sampler, noise, run, keep_grid)
         checkpoints = loop.SaveCheckpoint(cfg.checkpoint_every, gan, run, state, metrics)
@@ -458,8 +519,10 @@ class TrainingRun:
                     return "stopped"
                 if not self._unpaused.is_set():
                     self._set(status=Status.PAUSED)
-                    self._unpaused.wait()
-                    self._set(status=Status.RUNNING)
+                    self._write_status()
+                    while not self._unpaused.wait(HEARTBEAT_SECONDS):  # blocks: a long pause costs no CPU
+                        self._write_status()  # still here: a long pause is not an interrupted run
+                    self._back_to_running()
                     self._throughput.reset(p.step)
                     continue
                 steps = loop.steps_this_call(p.step, p.total, size.steps, p.jobs)
@@ -469,10 +532,13 @@ class TrainingRun:
                 now = time.monotonic()
                 if not compiled:  # the first call traced and compiled the step
                     compiled = True
-                    self._set(status=Status.RUNNING)
+                    if not self._back_to_running():  # stopped during the compile: nothing more to do
+                        return "stopped"
                     self._throughput.reset(p.step)
                 else:
                     size.update(steps, now - t_call)
+                if now - self._last_beat >= HEARTBEAT_SECONDS:
+                    self._write_status()
                 self._set(
                     step=p.step,
                     epoch=p.step * images_per_step / n,
@@ -493,7 +559,7 @@ class TrainingRun:
     def _finish(self, p: _Prepared, reason: str) -> None:
         """The last metrics, grid and checkpoint at the final step, and the generator for export."""
         if self.status == Status.STOPPED:  # stopped during the compile: nothing was trained worth keeping
-            p.run.write_status(**self._disk_status())
+            self._write_status()
             return
         p.metrics(p.step)
         if p.samples.last_step != p.step:
@@ -502,6 +568,22 @@ class TrainingRun:
             p.checkpoints(p.step)
         p.run.export_generator(float32_twin(p.gan.sampling_generator, self.config, p.shape, self._state["num_classes"]))
         self._end(Status.STOPPED if reason == "stopped" else Status.FINISHED, reason=reason)
+
+
+def _refuse_if_trained_elsewhere(run: RunDir) -> None:
+    """RunError while another process still trains `run`: two writers would mix their checkpoints and
+    logs. (Within this process the registry refuses a second run.)"""
+    status = run.read_status()
+    if run_status(run) not in ACTIVE_ON_DISK:
+        return
+    if status.get("pid") == os.getpid() and status.get("host") == socket.gethostname():
+        return
+    who = f"process {status['pid']} on {status.get('host')}" if status.get("pid") else "another process"
+    raise RunError(
+        f"run {run.path} is {status.get('status')} in {who}; stop it there first. (A run whose process "
+        f"is gone counts as interrupted, at once on this host or after {STALE_SECONDS:.0f} s without a "
+        "heartbeat elsewhere, and can then be continued.)"
+    )
 
 
 def float32_twin(generator, config: TrainConfig, shape: tuple[int, ...], num_classes: int | None = None):

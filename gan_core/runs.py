@@ -1,15 +1,21 @@
 """A run on disk: runs/<run-id>/ with config.json, metrics.jsonl, samples/, checkpoints/, generator.keras.
 
 Checkpoints are written into a temporary folder and renamed into place, so that a crash mid-write
-never leaves a broken latest checkpoint: any `ckpt-<step>` folder that exists is complete.
+never leaves a broken latest checkpoint: any `ckpt-<step>` folder that exists is complete. Each one
+names what it holds: a `tf.train.Checkpoint` of the GAN's objects by name (generator, discriminator,
+ema_generator, g_optimizer, d_optimizer, step, seed_generator) and a state.json with the format
+version, what it was trained for (preset, image shape, classes, loss) and a manifest of every
+variable's shape and dtype, checked before anything is loaded.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +27,12 @@ from gan_core.config import TrainConfig
 
 KEEP_CHECKPOINTS = 3
 _CKPT = re.compile(r"^ckpt-(\d+)$")
+_TMP_CKPT = ".tmp-ckpt-"  # a checkpoint being written; never listed, removed by the next save
+# 2: a tf.train.Checkpoint (variables.index, variables.data-*) and state.json with its manifest.
+# 1 (before it had a number): generator/discriminator/ema_generator .weights.h5 and optimizers.npz
+# by position; still read, never written.
+CHECKPOINT_FORMAT = 2
+CHECKPOINT_PREFIX = "variables"
 
 
 class RunError(ValueError):
@@ -31,9 +43,31 @@ def new_run_id(config: TrainConfig) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.preset}-{config.dataset}"
 
 
+# What a run id from outside (an address, a form) may be: one plain folder name, so never '..', a slash or NUL.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def run_folder(runs_dir: str | Path, run_id: str) -> Path:
+    """The folder of run `run_id` directly under `runs_dir`; RunError for anything else: a name with '..', slashes,
+    NUL or odd characters, a link, or a folder without config.json."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise RunError(
+            f"{repr(run_id)[:80]} is not a run id: a run id is the name of a folder under {runs_dir} "
+            "(letters, digits, '.', '_' and '-'), e.g. 20250101-120000-dense-bn-mnist-sample"
+        )
+    path = Path(runs_dir) / run_id
+    if path.is_symlink() or not path.is_dir() or not (path / "config.json").is_file():
+        raise RunError(f"No run {run_id!r} under {runs_dir}")
+    return path
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
+    try:
+        tmp.write_bytes(data)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk leaves the old file as it was, and no half-written twin
+        raise
     os.replace(tmp, path)
 
 
@@ -148,7 +182,8 @@ class RunDir:
 
     # --- checkpoints ----------------------------------------------------------------------
     def checkpoints(self) -> list[tuple[int, Path]]:
-        """(step, folder) of every complete checkpoint, oldest first."""
+        """(step, folder) of every complete checkpoint, oldest first (a `.tmp-ckpt-*` folder that a
+        crash left mid-write is not one)."""
         if not self.checkpoints_dir.exists():
             return []
         found = [(int(m.group(1)), p) for p in self.checkpoints_dir.iterdir() if (m := _CKPT.match(p.name))]
@@ -159,59 +194,299 @@ class RunDir:
         return found[-1] if found else None
 
     def save_checkpoint(self, gan, step: int, state: dict[str, Any]) -> Path:
-        """Both networks and both optimisers at `step`, written atomically."""
+        """Every object of `gan` at `step` (`checkpoint_objects`), and state.json: the format, the step,
+        `state` (`checkpoint_identity()` and the config) and the manifest of every variable.
+
+        Written into a hidden tmp folder, synced to disk and renamed into place: a crash at any moment
+        leaves the complete checkpoint or none. A write that fails (a full disk, a folder that cannot
+        be written) removes its tmp folder and raises OSError naming that folder."""
+        import tensorflow as tf
+
         final = self.checkpoints_dir / f"ckpt-{step:09d}"
-        tmp = self.checkpoints_dir / f".tmp-ckpt-{step:09d}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        gan.generator.save_weights(tmp / "generator.weights.h5")
-        gan.discriminator.save_weights(tmp / "discriminator.weights.h5")
-        if gan.ema_generator is not None:
-            gan.ema_generator.save_weights(tmp / "ema_generator.weights.h5")
-        np.savez(
-            tmp / "optimizers.npz",
-            **{f"g_{i}": v.numpy() for i, v in enumerate(gan.g_optimizer.variables)},
-            **{f"d_{i}": v.numpy() for i, v in enumerate(gan.d_optimizer.variables)},
-            seed_state=gan.seed_generator.state.numpy(),
-        )
-        (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2))
-        for f in tmp.iterdir():  # data on disk before the rename makes it visible
-            with f.open("rb") as fh:
-                os.fsync(fh.fileno())
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        tmp = self.checkpoints_dir / f"{_TMP_CKPT}{step:09d}"
+        objects = checkpoint_objects(gan)
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            _checkpoint_stage("started", tmp)
+            tf.train.Checkpoint(**{name: obj for name, (obj, _) in objects.items()}).write(str(tmp / CHECKPOINT_PREFIX))
+            held = {"format": CHECKPOINT_FORMAT, "step": step, **state, "objects": _manifest(objects)}
+            (tmp / "state.json").write_text(json.dumps(held, indent=2))
+            _checkpoint_stage("written", tmp)
+            for f in tmp.iterdir():  # data on disk before the rename makes it visible
+                _fsync(f)
+            _fsync(tmp)
+            _checkpoint_stage("synced", tmp)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            _fsync(self.checkpoints_dir)  # the rename itself on disk
+        except Exception as e:
+            shutil.rmtree(tmp, ignore_errors=True)  # never half a checkpoint, and the space back
+            error = _as_os_error(e, tmp)
+            if error is None:
+                raise
+            raise error from e
+        _checkpoint_stage("renamed", final)
         for _, old in self.checkpoints()[:-KEEP_CHECKPOINTS]:
             shutil.rmtree(old, ignore_errors=True)
+        for orphan in self.checkpoints_dir.glob(_TMP_CKPT + "*"):  # left by a process killed mid-write
+            shutil.rmtree(orphan, ignore_errors=True)
         return final
 
     @staticmethod
-    def restore_checkpoint(gan, folder: Path) -> dict[str, Any]:
-        """Load a checkpoint into `gan` (built with the same config); returns its state.json."""
+    def restore_checkpoint(gan, folder: Path, expect: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Load a checkpoint into `gan`; returns its state.json.
+
+        Refused with a RunError, before anything is loaded, when the checkpoint has another format,
+        was trained for something else than `expect` says (`checkpoint_identity()`: another preset,
+        image shape, class count...), or holds variables whose shapes or dtypes do not fit `gan`'s.
+        Format 1 checkpoints (from before formats had numbers) still load, once `expect` is checked:
+        their weights by Keras' layer order, their optimiser state by position."""
         folder = Path(folder)
-        gan.generator.load_weights(folder / "generator.weights.h5")
-        gan.discriminator.load_weights(folder / "discriminator.weights.h5")
-        if gan.ema_generator is not None:
-            average = folder / "ema_generator.weights.h5"
-            # A checkpoint from before averaging was turned on starts the average at G itself.
-            gan.ema_generator.load_weights(average if average.exists() else folder / "generator.weights.h5")
-        with np.load(folder / "optimizers.npz") as saved:
-            for prefix, optimizer in (("g", gan.g_optimizer), ("d", gan.d_optimizer)):
-                for i, variable in enumerate(optimizer.variables):
-                    variable.assign(saved[f"{prefix}_{i}"])
-            gan.seed_generator.state.assign(saved["seed_state"])
-        state = json.loads((folder / "state.json").read_text())
+        state = read_checkpoint_state(folder, expect)
+        if state["format"] == 1:
+            _restore_format_1(gan, folder)
+        else:
+            objects = checkpoint_objects(gan)
+            fresh_average = "ema_generator" in objects and "ema_generator" not in state.get("objects", {})
+            if fresh_average:
+                del objects["ema_generator"]
+            _read_objects(folder, state, objects)
+            if fresh_average:  # averaging turned on since this checkpoint: the average starts at G itself
+                gan.ema_generator.set_weights(gan.generator.get_weights())
         gan.step.assign(state["step"])
         return state
 
     def export_generator(self, generator) -> Path:
         tmp = self.path / "generator.tmp.keras"
-        generator.save(tmp)
+        try:
+            generator.save(tmp)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+            raise
         os.replace(tmp, self.generator_path)
         return self.generator_path
 
-    def delete(self) -> None:
-        shutil.rmtree(self.path)
+    def delete(self, runs_dir: str | Path | None = None) -> None:
+        """Remove the run folder. Refuses anything but a real folder (not a link) with config.json directly under
+        `runs_dir` (default: the folder it is in), so a stray path or a planted link never takes other files along."""
+        path = self.path
+        runs_dir = Path(runs_dir) if runs_dir is not None else path.parent
+        if (
+            path.name in ("", ".", "..")
+            or path.is_symlink()
+            or not path.is_dir()
+            or not (path / "config.json").is_file()
+            or path.resolve().parent != runs_dir.resolve()
+        ):
+            raise RunError(f"{path} is not a run folder directly under {runs_dir}; nothing was deleted")
+        shutil.rmtree(path)
+
+
+def checkpoint_identity(config: TrainConfig, image_shape, num_classes: int | None) -> dict[str, Any]:
+    """What a checkpoint was trained for, kept in its state.json: loading it anywhere else is refused."""
+    return {
+        "preset": config.preset,
+        "latent_dim": config.latent_dim,
+        "loss": config.loss,
+        "image_shape": [int(s) for s in image_shape],
+        "num_classes": num_classes,
+    }
+
+
+def checkpoint_objects(gan) -> dict[str, tuple[Any, list]]:
+    """What a checkpoint holds, by name: (what tf.train.Checkpoint tracks, its variables in a fixed order).
+
+    An optimiser is tracked as the list of its own variables (step count, learning rate, Adam's
+    moments): tracked whole, it also refers to the network's weights, and TensorFlow would file
+    those under the optimiser's name (a variable's key is its shortest path)."""
+    objects = {
+        "generator": (gan.generator, gan.generator.weights),
+        "discriminator": (gan.discriminator, gan.discriminator.weights),
+        "g_optimizer": (list(gan.g_optimizer.variables), gan.g_optimizer.variables),
+        "d_optimizer": (list(gan.d_optimizer.variables), gan.d_optimizer.variables),
+        "step": (gan.step, [gan.step]),
+        "seed_generator": (gan.seed_generator.state, [gan.seed_generator.state]),
+    }
+    if gan.ema_generator is not None:
+        objects["ema_generator"] = (gan.ema_generator, gan.ema_generator.weights)
+    return objects
+
+
+def read_checkpoint_state(folder: str | Path, expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A checkpoint's state.json, with "format" filled in (1 when it predates format numbers).
+
+    RunError when it cannot be read, has a format this version does not read, or was trained for
+    something else than `expect` (keys of `checkpoint_identity()`) says, naming each difference."""
+    folder = Path(folder)
+    try:
+        state = json.loads((folder / "state.json").read_text())
+    except (OSError, ValueError) as e:
+        raise RunError(f"checkpoint {folder} cannot be read: {e}") from e
+    if not isinstance(state, dict):
+        raise RunError(f"checkpoint {folder} cannot be read: its state.json holds no settings")
+    state.setdefault("format", 1)
+    if state["format"] not in (1, CHECKPOINT_FORMAT):
+        raise RunError(
+            f"checkpoint {folder} has format {state['format']!r}, and this version of GAN Studio reads "
+            f"formats 1 to {CHECKPOINT_FORMAT}; it was not loaded (load it with the version that wrote it)"
+        )
+    trained = state.get("config") or {}  # format 1 kept preset, latent_dim and loss only there
+    differ = []
+    for key, want in (expect or {}).items():
+        held = state.get(key, trained.get(key))
+        if json.loads(json.dumps(held)) != json.loads(json.dumps(want)):  # [28, 28, 1] == (28, 28, 1)
+            differ.append(f"{key} {held!r} in the checkpoint, {want!r} in this run")
+    if differ:
+        raise RunError(f"checkpoint {folder} was trained for another model and was not loaded: {'; '.join(differ)}")
+    return state
+
+
+def _describe(variable) -> dict[str, Any]:
+    """A variable's entry in the manifest: its Keras path (or TF name), shape and dtype."""
+    dtype = variable.dtype
+    return {
+        "name": getattr(variable, "path", None) or variable.name,
+        "shape": [int(d) for d in variable.shape],
+        "dtype": getattr(dtype, "name", str(dtype)),
+    }
+
+
+def _manifest(objects: dict[str, tuple[Any, list]]) -> dict[str, list[dict[str, Any]]]:
+    return {name: [_describe(v) for v in variables] for name, (_, variables) in objects.items()}
+
+
+def _check_manifest(folder: Path, manifest: dict[str, Any], objects: dict[str, tuple[Any, list]]) -> None:
+    """RunError naming the first differences when the checkpoint's variables (its manifest) do not
+    have the count, shapes and dtypes of `objects`' variables, one by one."""
+    problems = []
+    for name, (_, variables) in objects.items():
+        held = manifest.get(name)
+        if not isinstance(held, list):
+            problems.append(f"it holds no {name}")
+        elif len(held) != len(variables):
+            problems.append(f"{name} has {len(held)} variables in the checkpoint, {len(variables)} here")
+        else:
+            for entry, variable in zip(held, variables):
+                entry, here = entry if isinstance(entry, dict) else {}, _describe(variable)
+                if (entry.get("shape"), entry.get("dtype")) != (here["shape"], here["dtype"]):
+                    problems.append(
+                        f"{name}/{entry.get('name', '?')} is {entry.get('dtype')} {entry.get('shape')} "
+                        f"in the checkpoint, {here['dtype']} {here['shape']} here"
+                    )
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        shown = "; ".join(problems[:3])
+        raise RunError(f"checkpoint {folder} does not fit this model and was not loaded: {shown}{more}")
+
+
+def _read_objects(folder: Path, state: dict[str, Any], objects: dict[str, tuple[Any, list]]) -> None:
+    """Check `objects` against the manifest, then load them by name from the tf.train.Checkpoint
+    (only those: a generator alone loads from a checkpoint that also holds optimisers)."""
+    import tensorflow as tf
+
+    _check_manifest(folder, state.get("objects") or {}, objects)
+    checkpoint = tf.train.Checkpoint(**{name: obj for name, (obj, _) in objects.items()})
+    try:
+        checkpoint.read(str(folder / CHECKPOINT_PREFIX)).expect_partial().assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError, AssertionError) as e:
+        raise RunError(f"checkpoint {folder} cannot be loaded: {e}") from e
+
+
+def _restore_format_1(gan, folder: Path) -> None:
+    """A checkpoint from before formats had numbers: .weights.h5 files and optimizers.npz by position."""
+    gan.generator.load_weights(folder / "generator.weights.h5")
+    gan.discriminator.load_weights(folder / "discriminator.weights.h5")
+    if gan.ema_generator is not None:
+        average = folder / "ema_generator.weights.h5"
+        # A checkpoint from before averaging was turned on starts the average at G itself.
+        gan.ema_generator.load_weights(average if average.exists() else folder / "generator.weights.h5")
+    with np.load(folder / "optimizers.npz") as saved:
+        for prefix, optimizer in (("g", gan.g_optimizer), ("d", gan.d_optimizer)):
+            for i, variable in enumerate(optimizer.variables):
+                variable.assign(saved[f"{prefix}_{i}"])
+        gan.seed_generator.state.assign(saved["seed_state"])
+
+
+def _checkpoint_stage(stage: str, folder: Path) -> None:
+    """Called between the steps of writing a checkpoint ("started", "written", "synced", "renamed");
+    does nothing. tests/test_faults.py replaces it to kill the process at each of them."""
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)  # a folder too: its entries (a rename) are data as well
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _as_os_error(error: Exception, path: Path) -> OSError | None:
+    """`error` as an OSError naming `path` when writing files failed (TensorFlow reports a full disk as
+    ResourceExhaustedError, and a failed write often says not where); None for any other error."""
+    import tensorflow as tf
+
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+        code = errno.ENOSPC
+    elif isinstance(error, tf.errors.PermissionDeniedError):
+        code = errno.EACCES
+    elif isinstance(error, OSError) and error.errno is not None and not error.filename:
+        code = error.errno
+    else:
+        return None
+    return OSError(code, os.strerror(code), str(path))
+
+
+# --- is an active run still training? --------------------------------------------------------
+ACTIVE_ON_DISK = ("compiling", "running", "paused")  # engine.ACTIVE as status.json spells it
+INTERRUPTED = "interrupted"
+STALE_SECONDS = 300.0  # an active run rewrites status.json every engine.HEARTBEAT_SECONDS
+
+
+def liveness() -> dict[str, Any]:
+    """What an active run writes into status.json so that readers can tell it still trains."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "heartbeat": time.time()}
+
+
+def effective_status(status: dict[str, Any], written_at: float | None = None, now: float | None = None) -> str:
+    """status.json's status as things stand: an active one ("compiling", "running", "paused") that no
+    process trains any more is "interrupted" (the server was restarted, the process killed).
+
+    No process trains it when the process that wrote it is gone (same host), or when its heartbeat
+    (else `written_at`, the file's time, for a status.json from before heartbeats) is older than
+    STALE_SECONDS: the process may be on another host, or its pid reused."""
+    state = status.get("status", "unknown")
+    if state not in ACTIVE_ON_DISK:
+        return state
+    pid, host = status.get("pid"), status.get("host")
+    if host == socket.gethostname() and isinstance(pid, int) and not _process_alive(pid):
+        return INTERRUPTED
+    beat = status.get("heartbeat") or written_at
+    if beat is not None and (now or time.time()) - beat > STALE_SECONDS:
+        return INTERRUPTED
+    return state
+
+
+def run_status(run: RunDir) -> str:
+    """The run's `effective_status`: what its status.json says, or "interrupted"."""
+    try:
+        written_at = run.status_path.stat().st_mtime
+    except OSError:
+        written_at = None
+    return effective_status(run.read_status(), written_at)
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows; trust the heartbeat there
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @dataclass
@@ -224,6 +499,11 @@ class RunInfo:
     last_metrics: dict[str, Any] | None
     last_sample: Path | None
     checkpoint_step: int | None
+
+    @property
+    def state(self) -> str:
+        """The status to show: status.json's, or "interrupted" for an active run no process trains any more."""
+        return run_status(self.run_dir)
 
 
 def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
@@ -259,18 +539,21 @@ def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
 def load_generator(path: str | Path):
     """A generator from a run folder (generator.keras, else its latest checkpoint) or a .keras file.
 
-    .keras files load in Keras safe mode, so a file with a pickled Python lambda is refused.
+    .keras files are checked by gan_core.modelfile before Keras reads any of them: only networks built
+    from our presets load, so a file with code in it (a Lambda, a function, a foreign module) is refused.
     """
-    import keras
-
     path = Path(path)
     if path.is_file():
+        if path.suffix.lower() in (".h5", ".hdf5"):
+            raise RunError(
+                f"{path} is a legacy HDF5 model, which Keras cannot load safely (safe mode does not apply to it); "
+                "give a run folder, or a generator saved as .keras"
+            )
         if path.suffix != ".keras":
             raise RunError(f"{path} is not a .keras file; give a run folder or a generator saved as .keras")
-        try:
-            return keras.models.load_model(path, compile=False, safe_mode=True)
-        except Exception as e:  # Keras raises many kinds for a bad file; the user needs one message
-            raise RunError(f"could not load a Keras model from {path}: {e}") from e
+        from gan_core.modelfile import load_keras_file
+
+        return load_keras_file(path)
     if not path.is_dir():
         raise RunError(f"{path} does not exist; give a run folder (runs/<run-id>) or a .keras file")
     run = RunDir(path)
@@ -281,10 +564,15 @@ def load_generator(path: str | Path):
         raise RunError(f"run {path} has neither generator.keras nor a checkpoint yet")
     from gan_core.models import build_models
 
-    config = run.read_config()
-    state = json.loads((latest[1] / "state.json").read_text())
+    config, folder = run.read_config(), latest[1]
+    state = read_checkpoint_state(folder, {"preset": config.preset, "latent_dim": config.latent_dim})
     classes = state.get("num_classes")
     generator, _ = build_models(config.preset, config.latent_dim, tuple(state["image_shape"]), num_classes=classes)
-    average = latest[1] / "ema_generator.weights.h5"  # what the run sampled from, when it averaged
-    generator.load_weights(average if average.exists() else latest[1] / "generator.weights.h5")
+    if state["format"] == 1:
+        average = folder / "ema_generator.weights.h5"  # what the run sampled from, when it averaged
+        generator.load_weights(average if average.exists() else folder / "generator.weights.h5")
+    else:
+        # What the run sampled from: G's average, when it kept one.
+        name = "ema_generator" if "ema_generator" in state.get("objects", {}) else "generator"
+        _read_objects(folder, state, {name: (generator, generator.weights)})
     return generator
