@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app.common import format_duration, get_registry, status_badge
+from app.live import yield_to_training
 from gan_core.engine import Status
 
 SIDEBAR_POLL_SECONDS = 2.0
@@ -18,6 +19,7 @@ def sidebar_glance() -> None:
 
     @st.fragment(run_every=SIDEBAR_POLL_SECONDS if active else None)
     def glance() -> None:
+        yield_to_training()
         now = registry.current()
         if now is not run or (now is not None and now.active) != active:
             st.rerun()  # a run started or ended: the whole app redraws and polling follows
@@ -39,6 +41,7 @@ def sidebar_glance() -> None:
 
 
 def main() -> None:
+    yield_to_training()  # every page's script run: the viewers wait a little rather than the run
     st.set_page_config(page_title="GAN Studio", layout="wide")
     train = st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True)
     page = st.navigation(

@@ -55,7 +55,8 @@ def status_badge(status: Status | str) -> str:
 
 def show_picture(picture: np.ndarray, caption: str | None = None, scale: int = 3) -> None:
     """A uint8 picture enlarged without blur (nearest neighbour), so small digits read on a projector."""
-    st.image(enlarged_png(picture, scale), caption=caption)
+    # As PNG: left to "auto", Streamlit re-encodes an opaque PNG as a blurry JPEG on every call.
+    st.image(enlarged_png(picture, scale), caption=caption, output_format="PNG")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

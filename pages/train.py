@@ -6,14 +6,14 @@ No training logic here: the page starts runs through the server's RunRegistry an
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 import streamlit as st
 
-from app import charts
+from app import charts, uploads
 from app.common import enlarged_png, format_duration, get_registry, runs_dir, show_picture, status_badge
+from app.live import GRID_SCALE, Frame, live_view, poll_intervals, yield_to_training
 from gan_core import quality
 from gan_core.config import ConfigError, TrainConfig, knobs
 from gan_core.data import DATASETS, DatasetError, image_shape, load_dataset
@@ -29,7 +29,6 @@ POLL_SECONDS = 1.0
 # page at once (a laptop on a projector), every redraw takes CPU from training: about a fifth of
 # the speed at once a second with two cores, far less at every 5 s (README, Known problems).
 REFRESH_CHOICES = {"every second": POLL_SECONDS, "every 5 s": 5.0, "every 15 s": 15.0}
-GRID_SCALE = 3  # 28-pixel digits x3: readable from the back of a room
 STOP_TIMEOUT = 10.0  # a stop saves a checkpoint and the generator; wait that long before redrawing
 FIELDS = {f.name: f for f in knobs()}
 KNOBS = {name: f.metadata for name, f in FIELDS.items()}
@@ -149,16 +148,20 @@ def upload_ui() -> str | None:
     )
     if uploaded is None:
         return None
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(uploaded.name).name).lstrip(".") or "upload.npz"
-    target = runs_dir() / "uploads" / name
+    folder = runs_dir() / "uploads"
+    target = folder / uploads.safe_name(uploaded.name, ".npz")
     saved = (uploaded.file_id, str(target))
-    if st.session_state.get("npz-saved") != saved or not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(uploaded.getvalue())
-        st.session_state["npz-saved"] = saved
+    try:
+        uploads.check_size(uploaded.size, target.name)  # before reading it: the browser's limit is not a guarantee
+        if st.session_state.get("npz-saved") != saved or not target.exists():
+            uploads.save(folder, uploaded.name, uploaded.getvalue(), ".npz")
+            st.session_state["npz-saved"] = saved
+    except (uploads.UploadError, OSError) as e:
+        st.error(str(e))
+        return None  # not an older file of the same name
     try:
         h, w, c = image_shape("npz", str(target))
-        st.caption(f"{name}: images of {h}x{w}x{c}")
+        st.caption(f"{target.name}: images of {h}x{w}x{c}")
     except DatasetError as e:
         st.error(str(e))
     return str(target)
@@ -375,8 +378,9 @@ def grid_caption(snap: Snapshot, step: int, latest: int) -> str:
     return caption
 
 
-def grid_ui(snap: Snapshot) -> None:
+def grid_ui(frame: Frame) -> None:
     """The live sample grid, a timeline to scrub back through training, and downloads."""
+    snap = frame.snap
     grids = snap.grids
     if not grids:
         st.info("The first sample grid appears once the networks are built.")
@@ -392,8 +396,11 @@ def grid_ui(snap: Snapshot) -> None:
     step = st.session_state.get(key)
     if step not in steps:
         step = steps[-1]
-    grid = dict(grids)[step]
-    show_picture(grid, caption=grid_caption(snap, step, steps[-1]), scale=GRID_SCALE)
+    grid, caption = dict(grids)[step], grid_caption(snap, step, steps[-1])
+    if step == snap.grid_step and frame.grid_png:  # the live grid: encoded once for every viewer
+        st.image(frame.grid_png, caption=caption, output_format="PNG")
+    else:
+        show_picture(grid, caption=caption, scale=GRID_SCALE)
     if len(steps) > 1:
         st.select_slider("Timeline", options=steps, key=key, format_func=lambda s: f"step {s:,}")
 
@@ -419,9 +426,9 @@ def grid_ui(snap: Snapshot) -> None:
         )
 
 
-def charts_ui(snap: Snapshot) -> None:
+def charts_ui(frame: Frame) -> None:
     """The charts that mean something for the run's loss family, then throughput."""
-    for name, chart in charts.training_charts(snap.history, snap.charts).items():
+    for name, chart in frame.charts.items():
         st.plotly_chart(chart, key=f"chart-{name}", config={"displaylogo": False})
 
 
@@ -431,9 +438,10 @@ def real_reference() -> dict:
     return quality.real_reference()
 
 
-def quality_ui(snap: Snapshot) -> None:
+def quality_ui(frame: Frame) -> None:
     """FD-digits and classifier score over the run against real digits, the digits drawn lately, and
     for a conditional run how often a digit is drawn as the class asked for."""
+    snap = frame.snap
     st.subheader("Quality")
     if not snap.quality_applies:
         if snap.quality_note:  # None until the engine has loaded the data and decided
@@ -450,7 +458,7 @@ def quality_ui(snap: Snapshot) -> None:
         )
         st.info(f"Quality figures every {every:,} steps; {when}.")
         return
-    quality_charts = charts.quality_charts(columns, real_reference())
+    quality_charts = frame.quality
     for column, (name, chart) in zip(st.columns(len(quality_charts), gap="large"), quality_charts.items()):
         with column:
             st.plotly_chart(chart, key=f"chart-{name}", config={"displaylogo": False})
@@ -494,15 +502,27 @@ def refresh_ui() -> float:
 
 
 def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
-    """Everything about the server's run, redrawn while it is active (once a second by default)."""
-    active = run.active
-    every = refresh_ui() if active else None
+    """Everything about the server's run, redrawn while it is active (once a second by default).
+
+    Two fragments poll: the live view at the viewer's refresh, and the quality panel, whose figures
+    come every `quality_every` steps, at most every QUALITY_POLL_SECONDS. Both draw the frame every
+    viewer shares (app.live). A paused run is polled every PAUSED_POLL_SECONDS, so that anyone
+    watching sees it resume; a run that has ended is not polled at all."""
+    status = run.status
+    every, every_quality = poll_intervals(status, refresh_ui() if status in ACTIVE else None)
+
+    def redraw_if_changed() -> None:
+        yield_to_training()
+        if registry.current() is not run or (run.status == Status.PAUSED) != (status == Status.PAUSED):
+            st.rerun()  # a run started, paused, resumed or ended: the whole page redraws and polls anew
+        if run.active != (status in ACTIVE):
+            st.rerun()
 
     @st.fragment(run_every=every)
     def live() -> None:
-        if registry.current() is not run or run.active != active:
-            st.rerun()  # a run started or ended: redraw the whole page, which also stops the polling
-        snap = run.snapshot()
+        redraw_if_changed()
+        frame = live_view().frame(run, real_reference)  # shared by every viewer of this run
+        snap = frame.snap
         st.subheader(f"{snap.run_id or 'New run'} {status_badge(snap.status)}")
         settings_caption(snap)
         controls_ui(registry, run, snap)
@@ -511,14 +531,19 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
         progress_ui(snap)
         left, right = st.columns(2, gap="large")
         with left:
-            grid_ui(snap)
+            grid_ui(frame)
         with right:
-            charts_ui(snap)
-        quality_ui(snap)
-        with st.expander("All settings of this run"):
-            st.json(snap.config.to_dict(), expanded=True)
+            charts_ui(frame)
+
+    @st.fragment(run_every=every_quality)
+    def quality() -> None:
+        redraw_if_changed()
+        quality_ui(live_view().frame(run, real_reference))
 
     live()
+    quality()
+    with st.expander("All settings of this run"):  # fixed for the run's life: outside the polling
+        st.json(run.config.to_dict(), expanded=True)
 
 
 def main() -> None:

@@ -12,8 +12,10 @@ import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+import app.live
 import gan_core.data
 from app.common import get_registry
+from app.live import PAUSED_POLL_SECONDS, QUALITY_POLL_SECONDS
 from gan_core.config import TrainConfig, knobs
 from gan_core.engine import Status, TrainingRun, columns
 from gan_core.losses import LOSSES
@@ -38,8 +40,10 @@ OPTIMISER_KNOBS = (
 
 @pytest.fixture
 def runs(monkeypatch, tmp_path):
-    """A fresh registry (st.cache_resource outlives AppTest instances) writing under tmp_path."""
+    """A fresh registry (st.cache_resource outlives AppTest instances) writing under tmp_path.
+    Every rerun draws a new frame: sharing frames between viewers has its own tests (test_live.py)."""
     monkeypatch.setenv("GAN_STUDIO_RUNS", str(tmp_path))
+    monkeypatch.setattr(app.live, "FRAME_AGE", 0.0)
     st.cache_resource.clear()
     yield tmp_path
     run = get_registry().current()
@@ -265,29 +269,34 @@ def open_with_paused_run() -> tuple[AppTest, TrainingRun]:
 
 
 def test_each_viewer_chooses_how_often_the_live_view_redraws(runs, starts_paused, monkeypatch):
-    intervals = []  # run_every of every fragment the pages define
+    intervals = {}  # fragment name -> its run_every, as the page last defined it
     fragment = st.fragment
 
-    def recording_fragment(*args, run_every=None, **kwargs):
-        intervals.append(run_every)
-        return fragment(*args, run_every=run_every, **kwargs)
+    def recording_fragment(func=None, *, run_every=None, **kwargs):
+        def decorate(f):
+            intervals[f.__name__] = run_every
+            return fragment(f, run_every=run_every, **kwargs)
+
+        return decorate if func is None else decorate(func)
 
     monkeypatch.setattr(st, "fragment", recording_fragment)
     at, run = open_with_paused_run()
     refresh = at.segmented_control(key="refresh")
     assert refresh.label == "Live view" and refresh.value == "every second"
-    assert intervals[-1] == 1.0  # the live view polls once a second by default
-    refresh.set_value("every 5 s").run()
+    # Paused: polled slowly, so that viewers still see it resume.
+    assert intervals["live"] == PAUSED_POLL_SECONDS and intervals["quality"] == QUALITY_POLL_SECONDS
+    refresh.set_value("every 15 s").run()
     assert not at.exception, at.exception
-    assert intervals[-1] == 5.0
+    assert intervals["live"] == intervals["quality"] == 15.0
     # Another viewer keeps the default.
     other = open_app()
-    assert other.segmented_control(key="refresh").value == "every second" and intervals[-1] == 1.0
+    assert other.segmented_control(key="refresh").value == "every second"
+    assert intervals["live"] == PAUSED_POLL_SECONDS
 
     run.stop(timeout=10)
     at.run()
     assert not at.segmented_control, "an ended run has nothing to refresh"
-    assert intervals[-1] is None
+    assert intervals["live"] is None and intervals["quality"] is None
 
 
 def test_pause_stop_and_continue_from_the_page(runs, starts_paused):

@@ -1,0 +1,133 @@
+"""A long run with one viewer: does the server's memory stay flat, do the in-memory histories stay
+bounded, and does the run folder grow as expected?
+
+    python benchmarks/soak.py [--minutes 10]      # --minutes 60 for the hour the README reports
+
+Serves the app on 127.0.0.1 with its runs in a temporary folder, starts the default run from the Train
+page's form with unbounded steps and a time limit of `--minutes`, and watches it with one viewer (a
+websocket client of Streamlit's protocol, as in benchmarks/viewers.py) at the default refresh. Prints,
+once a minute, the server's resident memory, the run's step, and what the viewer is shown: the
+points on the loss chart and the grids on the timeline. At the end: memory growth after the warm-up
+(the first `--warmup` minutes), and the run folder's size against what its settings predict.
+Everything stops by itself: the run has a time limit, then the client closes and the server ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.viewers import Viewer, metrics, resident_mb, start_run  # noqa: E402
+from gan_core.config import TrainConfig  # noqa: E402
+from gan_core.runs import KEEP_CHECKPOINTS  # noqa: E402
+from tests.browser import studio_server  # noqa: E402
+
+
+class CountingViewer(Viewer):
+    """A viewer that also notes how many points the loss chart has and how many grids the timeline."""
+
+    chart_points = 0
+    timeline = 0
+
+    def _element(self, element) -> None:
+        super()._element(element)
+        kind = element.WhichOneof("type")
+        if kind == "plotly_chart":
+            spec = json.loads(element.plotly_chart.spec)
+            if spec["layout"].get("uirevision") == "losses" and spec["data"]:
+                self.chart_points = _length(spec["data"][0]["x"])
+        elif kind == "slider" and element.slider.label == "Timeline":
+            self.timeline = len(element.slider.options)
+
+
+def _length(array) -> int:
+    """Points in a plotly array: a list, or plotly 6's typed array {"dtype": "f8", "bdata": base64}."""
+    if isinstance(array, dict):
+        return len(base64.b64decode(array["bdata"])) // np.dtype(array["dtype"]).itemsize
+    return len(array)
+
+
+def folder_bytes(path: Path) -> dict[str, int]:
+    """Bytes under `path` by part: metrics.jsonl, samples/, checkpoints/, the rest."""
+    parts = {"metrics": 0, "samples": 0, "checkpoints": 0, "other": 0}
+    for f in path.rglob("*"):
+        if f.is_file():
+            rel = f.relative_to(path).parts
+            key = "metrics" if rel[0] == "metrics.jsonl" else rel[0] if rel[0] in parts else "other"
+            parts[key] += f.stat().st_size
+    return parts
+
+
+async def soak(url: str, pid: int, runs: Path, args) -> list[dict]:
+    await start_run(url, args.minutes * 60)
+    viewer = CountingViewer(url)
+    await viewer.open()
+    viewer.active = True
+    rows, start = [], time.monotonic()
+    while time.monotonic() - start < args.minutes * 60 + 30:
+        await asyncio.sleep(60)
+        records = metrics(runs)
+        row = {
+            "minute": round((time.monotonic() - start) / 60),
+            "rss_mb": resident_mb(pid),
+            "step": records[-1]["step"] if records else 0,
+            "chart_points": viewer.chart_points,
+            "timeline": viewer.timeline,
+        }
+        rows.append(row)
+        print(
+            f"minute {row['minute']:>3}: server rss {row['rss_mb']:.0f} MB, step {row['step']:,}, "
+            f"loss chart {row['chart_points']} points, timeline {row['timeline']} grids",
+            flush=True,
+        )
+        status = next(runs.glob("*/status.json"), None)
+        if status and json.loads(status.read_text()).get("status") not in ("running", "compiling", "paused"):
+            break
+    await viewer.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python benchmarks/soak.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the run (default %(default)s)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="minutes before memory is compared")
+    args = parser.parse_args()
+
+    runs = Path(tempfile.mkdtemp(prefix="gan-soak-"))
+    try:
+        with studio_server(runs) as server:
+            rows = asyncio.run(soak(server.url, server.pid, runs, args))
+        run_dir = next(p for p in runs.iterdir() if (p / "config.json").exists())
+        sizes, steps = folder_bytes(run_dir), metrics(runs)[-1]["step"]
+    finally:
+        shutil.rmtree(runs, ignore_errors=True)
+
+    warm = [r for r in rows if r["minute"] >= args.warmup]
+    growth = warm[-1]["rss_mb"] - warm[0]["rss_mb"] if len(warm) > 1 else float("nan")
+    config = TrainConfig()
+    grids = steps // config.sample_every + 1
+    print(f"\n{steps:,} steps in {rows[-1]['minute']} minutes")
+    print(f"server memory after the warm-up: {warm[0]['rss_mb']:.0f} -> {warm[-1]['rss_mb']:.0f} MB ({growth:+.0f} MB)")
+    points = max(r["chart_points"] for r in rows)
+    print(f"most points on the loss chart: {points}; grids on the timeline: {rows[-1]['timeline']}")
+    print(
+        f"run folder: metrics.jsonl {sizes['metrics'] / 1e6:.1f} MB ({steps // config.metrics_every:,} records), "
+        f"samples {sizes['samples'] / 1e6:.1f} MB ({grids:,} grids), checkpoints {sizes['checkpoints'] / 1e6:.1f} MB "
+        f"(at most {KEEP_CHECKPOINTS} kept), other {sizes['other'] / 1e6:.1f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
