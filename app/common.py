@@ -18,6 +18,7 @@ import streamlit as st
 from gan_core.engine import Status
 from gan_core.latent import png_bytes, upscale
 from gan_core.registry import RunRegistry
+from gan_core.runs import INTERRUPTED
 
 RUNS_ENV = "GAN_STUDIO_RUNS"
 
@@ -31,6 +32,7 @@ BADGES = {
     Status.STOPPED: ("gray", "stop"),
     Status.FAILED: ("red", "error"),
     Status.DIVERGED: ("violet", "warning"),
+    INTERRUPTED: ("orange", "power_off"),  # on disk only: an active run whose process is gone
 }
 
 

@@ -30,6 +30,7 @@ from app.common import enlarged_png
 from gan_core.engine import ACTIVE, Snapshot, Status, TrainingRun
 
 FRAME_AGE = 0.5  # seconds a frame is served as it is, however many viewers ask
+BUILD_WAIT = 0.5  # seconds a viewer waits for the frame another viewer is building, before drawing the last one
 CHART_POINTS = 400  # points per line on a live chart: more than a 600-pixel chart can show apart
 GRID_SCALE = 3  # 28-pixel digits x3: readable from the back of a room
 QUALITY_POLL_SECONDS = 5.0  # quality figures come every quality_every steps: tens of seconds
@@ -60,15 +61,17 @@ class LiveView:
         self._keys: dict[str, object] = {}  # part -> the data key it was last built for
 
     def frame(self, run: TrainingRun, reference: Callable[[], Mapping] | None = None) -> Frame:
-        """The latest frame of `run`: the last one while it is young or another viewer is building the
-        next (nobody waits for a frame when one is there), else a new one. `reference` gives what
+        """The latest frame of `run`: the last one while it is young, else a new one, built by one viewer
+        while the others wait for it (at most BUILD_WAIT, then they draw the last one). `reference` gives what
         real digits score, for the quality charts; it is called only once there are figures to draw."""
         current = self._frame if self._run is run else None
         if current is not None and current.snap.status != run.status:
             current = None  # paused, resumed, stopped: every viewer sees it at once, and waits for it
         if current is not None and time.monotonic() - current.made < self.frame_age:
             return current
-        if not self._build.acquire(blocking=current is None):
+        # Another viewer is building the next frame: wait for it (a build takes tens of ms) rather than
+        # draw the stale one, or viewers that ask together would show the same step twice in a row.
+        if not self._build.acquire(timeout=-1 if current is None else BUILD_WAIT):
             return current
         try:
             latest = self._frame if self._run is run else None
@@ -153,13 +156,26 @@ def thin(columns: Mapping[str, list], points: int) -> dict[str, list]:
     return {key: [values[i] for i in keep] if len(values) == n else values for key, values in columns.items()}
 
 
-def poll_intervals(status: Status, refresh: float | None) -> tuple[float | None, float | None]:
-    """Seconds between redraws of the live view and of the quality panel for a run in `status`,
-    given the viewer's refresh choice (None: not polled)."""
+@dataclass(frozen=True)
+class Polling:
+    """Seconds between redraws of each part of the Train page's live view; None: not polled."""
+
+    live: float | None  # progress, grid and charts: the viewer's refresh
+    quality: float | None  # the quality panel: its figures come every quality_every steps
+
+
+def poll_intervals(status: Status, refresh: float | None) -> Polling:
+    """How often each part of the live view redraws for a run in `status`, given the viewer's refresh
+    choice (None: nothing is polled).
+
+    Everything that changes each second is in one fragment: each fragment run costs the server far
+    more than the elements it draws (measured with benchmarks/viewers.py: the grid and charts in a
+    fragment of their own every 2 s left training slower at 20 viewers, and two fragments of one
+    session that come due together delay each other)."""
     if status not in ACTIVE or refresh is None:
-        return None, None
+        return Polling(None, None)
     live = max(refresh, PAUSED_POLL_SECONDS) if status == Status.PAUSED else refresh
-    return live, max(live, QUALITY_POLL_SECONDS)
+    return Polling(live, max(live, QUALITY_POLL_SECONDS))
 
 
 def yield_to_training() -> None:

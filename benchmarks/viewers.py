@@ -57,6 +57,7 @@ class Viewer:
         self.media: set[str] = set()
         self.active = False  # rerun the live fragment (a tab in view) or not (a tab in the background)
         self.updates: list[tuple[float, int]] = []  # (time, step shown) whenever the step shown changed
+        self.chart_times: list[float] = []  # whenever the loss chart was sent again
         self.finished = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -112,7 +113,9 @@ class Viewer:
 
     def _element(self, element) -> None:
         kind = element.WhichOneof("type")
-        if kind == "progress":
+        if kind == "plotly_chart" and json.loads(element.plotly_chart.spec)["layout"].get("uirevision") == "losses":
+            self.chart_times.append(time.monotonic())
+        elif kind == "progress":
             found = STEP_TEXT.search(element.progress.text)
             if found:
                 step = int(found.group(1).replace(",", ""))
@@ -190,22 +193,26 @@ async def measure(url: str, pid: int, runs: Path, args) -> list[dict]:
             for i, viewer in enumerate(viewers):
                 viewer.active = i < count
             await asyncio.sleep(args.settle)  # reruns queued for the last count drain; new ones start
-            first, wall0, cpu0 = metrics(runs)[-1], time.monotonic(), cpu_seconds(pid)
+            first, wall0, cpu0, own0 = metrics(runs)[-1], time.monotonic(), cpu_seconds(pid), time.process_time()
             await asyncio.sleep(args.window)
-            last, wall1, cpu1 = metrics(runs)[-1], time.monotonic(), cpu_seconds(pid)
-            gaps, counts = [], []
+            last, wall1, cpu1, own1 = metrics(runs)[-1], time.monotonic(), cpu_seconds(pid), time.process_time()
+            gaps, chart_gaps, counts = [], [], []
             for viewer in viewers[:count]:
                 times = [wall0] + [t for t, _ in viewer.updates if wall0 < t <= wall1] + [wall1]
                 gaps.append(max(b - a for a, b in zip(times, times[1:])))
                 counts.append(len(times) - 2)
+                charts = [wall0] + [t for t in viewer.chart_times if wall0 < t <= wall1] + [wall1]
+                chart_gaps.append(max(b - a for a, b in zip(charts, charts[1:])))
             rows.append(
                 dict(
                     round=round_,
                     viewers=count,
                     steps_per_second=steps_per_second(first, last),
                     server_cores=(cpu1 - cpu0) / (wall1 - wall0),
+                    client_cores=(own1 - own0) / (wall1 - wall0),  # the viewers share this machine too
                     rss_mb=resident_mb(pid),
                     worst_gap=max(gaps) if gaps else None,
+                    worst_chart_gap=max(chart_gaps) if chart_gaps else None,
                     updates_per_second=statistics.mean(counts) / (wall1 - wall0) if counts else None,
                 )
             )
@@ -219,16 +226,21 @@ def _row(row: dict, rows: list[dict]) -> str:
     alone = [r["steps_per_second"] for r in rows if r["viewers"] == 0 and r["round"] == row["round"]]
     ratio = f"{row['steps_per_second'] / alone[0]:.2f}" if alone else "–"
     gap = f"{row['worst_gap']:.1f} s" if row["worst_gap"] is not None else "–"
+    chart_gap = f"{row['worst_chart_gap']:.1f} s" if row["worst_chart_gap"] is not None else "–"
     per_s = f"{row['updates_per_second']:.2f}/s" if row["updates_per_second"] is not None else "–"
     return (
         f"round {row['round']} viewers {row['viewers']:>2}: {row['steps_per_second']:6.1f} steps/s "
-        f"(x{ratio} of none), server {row['server_cores']:.2f} cores, rss {row['rss_mb']:.0f} MB, "
-        f"updates {per_s} per viewer, worst gap {gap}"
+        f"(x{ratio} of none), server {row['server_cores']:.2f} cores, viewers {row['client_cores']:.2f} cores, "
+        f"rss {row['rss_mb']:.0f} MB, "
+        f"updates {per_s} per viewer, worst gap {gap} (charts {chart_gap})"
     )
 
 
 def summary(rows: list[dict], counts: list[int]) -> None:
-    print("\nviewers  speed vs none (per round)   worst gap   updates/s per viewer   server cores   rss MB")
+    print(
+        "\nviewers  speed vs none (per round)    worst gap: step / charts   updates/s per viewer"
+        "   server cores   viewers' cores   rss MB"
+    )
     for count in counts:
         mine = [r for r in rows if r["viewers"] == count]
         ratios = []
@@ -236,12 +248,15 @@ def summary(rows: list[dict], counts: list[int]) -> None:
             alone = next(a for a in rows if a["viewers"] == 0 and a["round"] == r["round"])
             ratios.append(r["steps_per_second"] / alone["steps_per_second"])
         gaps = [r["worst_gap"] for r in mine if r["worst_gap"] is not None]
+        chart_gaps = [r["worst_chart_gap"] for r in mine if r["worst_chart_gap"] is not None]
         rates = [r["updates_per_second"] for r in mine if r["updates_per_second"] is not None]
+        worst = f"{max(gaps):.1f} s / {max(chart_gaps):.1f} s" if gaps else "–"
         print(
             f"{count:>7}  {statistics.mean(ratios):.2f} ({', '.join(f'{x:.2f}' for x in ratios)})"
-            f"{'':>12}{f'{max(gaps):.1f} s' if gaps else '–':>9}"
+            f"{worst:>{38 - len(ratios) * 6}}"
             f"{f'{statistics.mean(rates):.2f}' if rates else '–':>23}"
             f"{statistics.mean(r['server_cores'] for r in mine):>15.2f}"
+            f"{statistics.mean(r['client_cores'] for r in mine):>17.2f}"
             f"{max(r['rss_mb'] for r in mine):>9.0f}"
         )
 

@@ -303,7 +303,7 @@ def gif_ui(explorer: Explorer, images: np.ndarray, file_name: str) -> None:
 def training_data(name: str, image_shape: tuple) -> tuple[str, str | None, str]:
     """(dataset, npz_path, how it was chosen) of the real images to compare generator `name` with."""
     try:
-        config = RunDir(runs_dir() / name).read_config()
+        config = RunDir(run_folder(runs_dir(), name)).read_config()  # never a path an upload's name makes
         return config.dataset, config.npz_path, f"the training images of this run ({config.dataset})"
     except (OSError, ValueError) as e:  # an uploaded file, or a run without a readable config
         if tuple(image_shape) == quality.IMAGE_SHAPE:

@@ -25,7 +25,7 @@ from gan_core.explorer import scale_for
 from gan_core.latent import png_bytes, upscale
 from gan_core.losses import DEFAULT_LOSS, LOSS_METRICS, LOSSES
 from gan_core.registry import RunActiveError, RunRegistry
-from gan_core.runs import RunDir, RunError, RunInfo, list_runs
+from gan_core.runs import INTERRUPTED, RunDir, RunError, RunInfo, list_runs
 
 GRID_PX = 300  # the last sample grid, enlarged to about this width
 SHOWN_METRICS = 4  # final metrics shown per run: d_loss, g_loss and the first two of its loss family's
@@ -70,16 +70,18 @@ def grid_ui(info: RunInfo) -> None:
 def summary_ui(info: RunInfo, active_here: bool) -> None:
     """Status, steps, times, final metrics, settings and error of one run."""
     status, config = info.status, info.config
-    state = status.get("status", "unknown")
+    state = info.state  # "interrupted" for a run status.json calls active that no process trains any more
     total = status.get("total_steps") or (config.steps if config else None)
     step = status.get("step", info.checkpoint_step or 0)
     steps = f"step {step:,} / {total:,}" if total else f"step {step:,}"
     st.markdown(f"{status_badge(state)} **{steps}**")
-    if state in ACTIVE and not active_here:
+    if state == INTERRUPTED:
         st.caption(
-            "Its status says active, but it is not training on this server: "
-            "another process may be training it, or it was interrupted."
+            "Its training process is gone (the server was restarted, or the process killed) before it "
+            "ended: continue it from its latest checkpoint."
         )
+    elif state in ACTIVE and not active_here:
+        st.caption("It is being trained by another process; stop it there before continuing or deleting it.")
     if config is not None:
         st.markdown(f"Preset **{config.preset}** on **{config.dataset}** · {settings_line(config)}")
     else:

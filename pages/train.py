@@ -504,12 +504,13 @@ def refresh_ui() -> float:
 def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
     """Everything about the server's run, redrawn while it is active (once a second by default).
 
-    Two fragments poll: the live view at the viewer's refresh, and the quality panel, whose figures
-    come every `quality_every` steps, at most every QUALITY_POLL_SECONDS. Both draw the frame every
-    viewer shares (app.live). A paused run is polled every PAUSED_POLL_SECONDS, so that anyone
-    watching sees it resume; a run that has ended is not polled at all."""
+    Two fragments poll (app.live.poll_intervals): the live view at the viewer's refresh, and the
+    quality panel, whose figures come every `quality_every` steps, at most every
+    QUALITY_POLL_SECONDS. Both draw the frame every viewer shares (app.live). A paused run is polled
+    every PAUSED_POLL_SECONDS, so that anyone watching sees it resume; a run that has ended is not
+    polled at all."""
     status = run.status
-    every, every_quality = poll_intervals(status, refresh_ui() if status in ACTIVE else None)
+    every = poll_intervals(status, refresh_ui() if status in ACTIVE else None)
 
     def redraw_if_changed() -> None:
         yield_to_training()
@@ -518,7 +519,7 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
         if run.active != (status in ACTIVE):
             st.rerun()
 
-    @st.fragment(run_every=every)
+    @st.fragment(run_every=every.live)
     def live() -> None:
         redraw_if_changed()
         frame = live_view().frame(run, real_reference)  # shared by every viewer of this run
@@ -535,7 +536,7 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
         with right:
             charts_ui(frame)
 
-    @st.fragment(run_every=every_quality)
+    @st.fragment(run_every=every.quality)
     def quality() -> None:
         redraw_if_changed()
         quality_ui(live_view().frame(run, real_reference))

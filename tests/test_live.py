@@ -68,6 +68,25 @@ def test_twenty_viewers_at_once_take_one_snapshot():
     assert run.snapshots == 1 and len({id(f) for f in frames}) == 1
 
 
+def test_viewers_that_ask_together_for_an_old_frame_all_get_the_new_one():
+    run, view = FakeRun(), LiveView(frame_age=0.05)
+    old = view.frame(run)
+    time.sleep(0.06)
+    frames, start = [], threading.Barrier(20)
+
+    def viewer():
+        start.wait()
+        frames.append(view.frame(run))
+
+    threads = [threading.Thread(target=viewer) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # One viewer built it while the others waited: nobody was shown the old step again.
+    assert run.snapshots == 2 and len({id(f) for f in frames}) == 1 and frames[0] is not old
+
+
 def test_an_old_frame_is_rebuilt_and_unchanged_parts_are_reused():
     run, view = FakeRun(), LiveView(frame_age=0)
     first = view.frame(run)
@@ -130,12 +149,13 @@ def test_a_frozen_figure_makes_its_dict_once_and_the_same_as_plotly():
 
 
 def test_poll_intervals_follow_the_status_and_the_viewers_choice():
-    assert poll_intervals(Status.RUNNING, 1.0) == (1.0, live.QUALITY_POLL_SECONDS)
-    assert poll_intervals(Status.RUNNING, 15.0) == (15.0, 15.0)
-    assert poll_intervals(Status.PAUSED, 1.0) == (live.PAUSED_POLL_SECONDS, live.QUALITY_POLL_SECONDS)
-    assert poll_intervals(Status.PAUSED, None) == (None, None)  # the viewer unselected every choice
+    q, paused = live.QUALITY_POLL_SECONDS, live.PAUSED_POLL_SECONDS
+    assert poll_intervals(Status.RUNNING, 1.0) == live.Polling(1.0, q)
+    assert poll_intervals(Status.RUNNING, 15.0) == live.Polling(15.0, 15.0)
+    assert poll_intervals(Status.PAUSED, 1.0) == live.Polling(paused, q)
+    assert poll_intervals(Status.PAUSED, None) == live.Polling(None, None)  # every choice unselected
     for ended in (Status.FINISHED, Status.STOPPED, Status.FAILED, Status.DIVERGED):
-        assert poll_intervals(ended, 1.0) == (None, None)
+        assert poll_intervals(ended, 1.0) == live.Polling(None, None)
 
 
 @pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are a Linux feature")

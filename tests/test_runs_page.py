@@ -6,6 +6,9 @@ import csv
 import io
 import json
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -169,6 +172,20 @@ def test_a_failed_run_shows_its_error_and_traceback(runs):
     assert "failed" in at.markdown[0].value and "step 12 / 40" in at.markdown[0].value
     assert at.error[0].value == "ValueError: the data went missing"
     assert at.expander[0].label == "Traceback" and "most recent call last" in at.code[0].value
+
+
+def test_a_run_whose_process_is_gone_shows_as_interrupted_and_can_be_continued(runs, monkeypatch):
+    run = RunDir(runs / RUN_ID)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid of this host that no process has any more: the server that trained it was restarted
+    run.write_status(status="running", step=20, total_steps=40, pid=gone.pid, host=socket.gethostname())
+    registry = FakeRegistry()
+    monkeypatch.setattr(app.common, "get_registry", lambda: registry)
+    at = open_page()
+    assert "interrupted" in at.markdown[0].value and "running" not in at.markdown[0].value
+    assert any("continue it from its latest checkpoint" in c.value for c in at.caption)
+    at.button(key=f"continue_{RUN_ID}").click().run()
+    assert not at.exception and registry.continued == [(runs / RUN_ID, 80)]
 
 
 def test_no_runs_yet(tmp_path, monkeypatch):

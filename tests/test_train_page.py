@@ -4,6 +4,7 @@ import base64
 import dataclasses
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +176,33 @@ def test_demo_button_starts_the_default_run(runs, starts_paused):
     assert shown == TrainConfig().resolved()
     assert "demo" not in [b.key for b in at.button]  # the first screen is gone
     assert at.form_submit_button[0].disabled
+
+
+def test_two_sessions_pressing_start_together_start_one_run_and_both_see_it(runs, starts_paused):
+    first, second = open_app(), open_app()  # both show the first screen with its demo button
+    first.button(key="demo").click().run()
+    run = get_registry().current()
+    second.button(key="demo").click().run()  # pressed a moment later, before its page knew of the run
+    assert not first.exception and not second.exception, (first.exception, second.exception)
+    assert get_registry().current() is run, "the second press started nothing"
+    said = texts(second)
+    assert "A run is active: stop it to start another." in said, said  # it sees the run instead
+    started = run.snapshot().started_at
+    assert started is not None and f"Started at {time.strftime('%H:%M:%S', time.localtime(started))}" in said
+
+
+def test_closing_the_tab_leaves_the_run_training_and_reopening_shows_it(runs):
+    at = open_app()
+    fill_tiny(at, steps=100_000)
+    submit(at)
+    run = get_registry().current()
+    wait_for(lambda: run.snapshot().step > 0)
+    del at  # the tab is closed: its session goes, the server's run does not
+    step = run.snapshot().step
+    wait_for(lambda: run.snapshot().step > step)
+    assert run.active
+    reopened = open_app()
+    assert run.snapshot().run_id in texts(reopened) and reopened.button(key="stop")
 
 
 def test_a_tiny_run_from_the_form_shows_its_charts_and_samples(runs):
