@@ -115,3 +115,19 @@ def protect_training_thread() -> None:
         gc.collect()
         gc.freeze()
         _protected_done = True
+
+
+def within_app_navigation() -> None:
+    """Make a page opened by a deep link on a fresh server run inside the app's navigation.
+
+    Until some session has run dashboard.py (whose st.navigation switches it off for the whole
+    server), Streamlit serves every file in pages/ as a page of its own (its first multipage
+    design): a first visit to /explore?run=... ran the page alone, with a sidebar listing
+    "dashboard", "explore", "runs", "train". Called first by each page: in that mode it switches the
+    server to st.navigation and reruns, and dashboard.py then opens the same page (same URL path,
+    same address query) inside the app. A no-op otherwise; a test covers it in a real browser."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -19,7 +19,7 @@ import numpy as np
 import streamlit as st
 
 from app import uploads
-from app.common import get_registry, runs_dir
+from app.common import get_registry, runs_dir, within_app_navigation
 from gan_core import explorer as ex
 from gan_core import quality
 from gan_core.data import DatasetError, load_images
@@ -443,6 +443,7 @@ def plane_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
 
 # ------------------------------------------------------------------ the page
 def main() -> None:
+    within_app_navigation()
     st.title("Explore the latent space")
     loaded = generator_ui()
     if loaded is None:

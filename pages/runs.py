@@ -18,7 +18,7 @@ import streamlit as st
 from PIL import Image
 from streamlit.errors import StreamlitAPIException
 
-from app.common import format_duration, get_registry, runs_dir, status_badge
+from app.common import format_duration, get_registry, runs_dir, status_badge, within_app_navigation
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.engine import ACTIVE
 from gan_core.explorer import scale_for
@@ -236,6 +236,7 @@ def run_card(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
 
 
 def main() -> None:
+    within_app_navigation()
     st.title("Runs")
     folder = runs_dir()
     if notice := st.session_state.pop("runs_notice", None):

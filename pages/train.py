@@ -12,7 +12,15 @@ from pathlib import Path
 import streamlit as st
 
 from app import charts, uploads
-from app.common import enlarged_png, format_duration, get_registry, runs_dir, show_picture, status_badge
+from app.common import (
+    enlarged_png,
+    format_duration,
+    get_registry,
+    runs_dir,
+    show_picture,
+    status_badge,
+    within_app_navigation,
+)
 from app.live import GRID_SCALE, Frame, live_view, poll_intervals, yield_to_training
 from gan_core import quality
 from gan_core.config import ConfigError, TrainConfig, knobs
@@ -548,6 +556,7 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
 
 
 def main() -> None:
+    within_app_navigation()
     registry = get_registry()
     run = registry.current()
     if run is None:

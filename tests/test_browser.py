@@ -41,3 +41,16 @@ def test_train_watch_stop_and_explore_in_chromium(tmp_path):
         # Each key press reruns the page; wait for the last one to land, then compare.
         wait_until(lambda: page.get_by_text("t = 0.60 (slerp)").count() > 0, 60, what="the image at t = 0.60")
         assert image_src(page, "t = 0.60 (slerp)") not in (None, before)
+
+
+def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(finished_run, tmp_path):
+    source = finished_run.snapshot().run_dir
+    run_id = source.rstrip("/").rsplit("/", 1)[-1]
+    shutil.copytree(source, tmp_path / run_id)
+    with studio_server(tmp_path) as server, chromium_page() as page:
+        page.goto(f"{server.url}/explore?run={run_id}")  # the server's very first visitor
+        wait_until(lambda: image_src(page, "(slerp)"), 120, what="the explorer's image at t")
+        # The app's own navigation (dashboard.py's st.navigation), not one page per file in pages/.
+        links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+        assert [link.split()[-1] for link in links] == ["Train", "Explore", "Runs"], links
+        assert "explore" in page.url and run_id in page.get_by_role("combobox").first.inner_text() + page.content()
