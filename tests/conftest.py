@@ -74,3 +74,25 @@ def media(monkeypatch):
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
     return lambda url: stored[url.rsplit("/", 1)[-1].split(".")[0]]
+
+
+def break_training_after(monkeypatch, step: int, message: str) -> None:
+    """Make every GAN built from now on raise RuntimeError(message) in `failing_step` once a graph
+    call would train past `step`: an error inside the training thread, as a bug or a bad device would."""
+    import gan_core.gan
+
+    real_build = gan_core.gan.build_gan
+
+    def build_then_break(config, shape, num_classes=None):
+        gan = real_build(config, shape, num_classes)
+        train_steps = gan.train_steps
+
+        def failing_step(batches, steps):
+            if int(gan.step.numpy()) + steps > step:
+                raise RuntimeError(message)
+            return train_steps(batches, steps)
+
+        gan.train_steps = failing_step
+        return gan
+
+    monkeypatch.setattr(gan_core.gan, "build_gan", build_then_break)

@@ -2,7 +2,6 @@ import dataclasses
 import json
 import math
 import shutil
-import threading
 import time
 
 import numpy as np
@@ -16,7 +15,7 @@ from gan_core.engine import GridHistory, History, Snapshot, Status, TrainingRun
 from gan_core.latent import Sampler
 from gan_core.models import build_models
 from gan_core.runs import RunDir, load_generator, read_checkpoint_state
-from tests.conftest import tiny_config, wait_for
+from tests.conftest import break_training_after, tiny_config, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -87,43 +86,8 @@ def test_start_pause_resume_stop(tmp_path):
     assert run_dir.generator_path.exists()
 
 
-def test_stop_takes_effect_within_a_second_even_during_the_first_compile(tmp_path, monkeypatch):
-    compiling = threading.Event()
-    original = gan_core.gan.GAN._train_step
-
-    def slow_first_trace(self, real_images):
-        compiling.set()
-        time.sleep(3)  # stands in for a long XLA compile
-        return original(self, real_images)
-
-    monkeypatch.setattr(gan_core.gan.GAN, "_train_step", slow_first_trace)
-    run = TrainingRun(tiny_config(), runs_dir=tmp_path).start()
-    assert compiling.wait(60)
-    assert run.status == "compiling"
-    t = time.monotonic()
-    assert run.stop() == "stopped"
-    assert time.monotonic() - t < 1.5
-    run.wait(30)
-    assert run.status == "stopped" and run.snapshot().step <= 1 and not run.alive
-    assert RunDir(run.snapshot().run_dir).read_status()["status"] == "stopped"
-
-
 def test_an_exception_in_the_thread_ends_the_run_as_failed_with_its_traceback(tmp_path, monkeypatch):
-    real_build = gan_core.gan.build_gan
-
-    def build_then_break(config, shape, num_classes=None):
-        gan = real_build(config, shape, num_classes)
-        train_steps = gan.train_steps
-
-        def failing_step(batches, steps):
-            if int(gan.step.numpy()) + steps > 12:
-                raise RuntimeError("disk on fire")
-            return train_steps(batches, steps)
-
-        gan.train_steps = failing_step
-        return gan
-
-    monkeypatch.setattr(gan_core.gan, "build_gan", build_then_break)
+    break_training_after(monkeypatch, 12, "disk on fire")
     run = TrainingRun(tiny_config(checkpoint_every=1000), runs_dir=tmp_path).start()
     assert run.wait(60) == "failed"
     snap = run.snapshot()

@@ -21,7 +21,7 @@ from gan_core import engine
 from gan_core.engine import TrainingRun
 from gan_core.registry import RunActiveError, RunRegistry
 from gan_core.runs import STALE_SECONDS, RunDir, RunError, effective_status, list_runs, run_status
-from tests.conftest import tiny_config, wait_for
+from tests.conftest import break_training_after, tiny_config, wait_for
 
 pytestmark = pytest.mark.timeout(240)
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,21 +123,7 @@ def test_sigkill_while_writing_a_checkpoint_resumes_from_the_last_complete_one(k
 
 # ------------------------------------------------------------------ an exception in the training thread
 def test_an_exception_in_training_fails_the_run_with_its_traceback_and_a_new_run_can_start(tmp_path, monkeypatch):
-    real_build = gan_core.gan.build_gan
-
-    def build_then_break(config, shape, num_classes=None):
-        gan = real_build(config, shape, num_classes)
-        train_steps = gan.train_steps
-
-        def failing_step(batches, steps):
-            if int(gan.step.numpy()) + steps > 12:
-                raise RuntimeError("the step broke")
-            return train_steps(batches, steps)
-
-        gan.train_steps = failing_step
-        return gan
-
-    monkeypatch.setattr(gan_core.gan, "build_gan", build_then_break)
+    break_training_after(monkeypatch, 12, "the step broke")
     registry = RunRegistry()
     run = registry.start(tiny_config(), tmp_path)
     assert run.wait(60) == "failed"

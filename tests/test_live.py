@@ -52,19 +52,25 @@ def test_viewers_share_a_frame_while_it_is_young():
     assert first.grid_png.startswith(b"\x89PNG")
 
 
-def test_twenty_viewers_at_once_take_one_snapshot():
-    run, view = FakeRun(), LiveView(frame_age=60)
-    frames, start = [], threading.Barrier(20)
+def frames_of_viewers_at_once(view: LiveView, run: FakeRun, viewers: int = 20) -> list:
+    """The frames `viewers` threads get when they ask `view` for one at the same moment."""
+    frames, start = [], threading.Barrier(viewers)
 
     def viewer():
         start.wait()
         frames.append(view.frame(run))
 
-    threads = [threading.Thread(target=viewer) for _ in range(20)]
+    threads = [threading.Thread(target=viewer) for _ in range(viewers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return frames
+
+
+def test_twenty_viewers_at_once_take_one_snapshot():
+    run, view = FakeRun(), LiveView(frame_age=60)
+    frames = frames_of_viewers_at_once(view, run)
     assert run.snapshots == 1 and len({id(f) for f in frames}) == 1
 
 
@@ -72,17 +78,7 @@ def test_viewers_that_ask_together_for_an_old_frame_all_get_the_new_one():
     run, view = FakeRun(), LiveView(frame_age=0.05)
     old = view.frame(run)
     time.sleep(0.06)
-    frames, start = [], threading.Barrier(20)
-
-    def viewer():
-        start.wait()
-        frames.append(view.frame(run))
-
-    threads = [threading.Thread(target=viewer) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    frames = frames_of_viewers_at_once(view, run)
     # One viewer built it while the others waited: nobody was shown the old step again.
     assert run.snapshots == 2 and len({id(f) for f in frames}) == 1 and frames[0] is not old
 
