@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.common import format_duration, get_registry, status_badge
+from app.common import app_navigation_ran, format_duration, get_registry, status_badge
 from app.live import yield_to_training
 from gan_core.engine import Status
 
@@ -43,6 +43,7 @@ def sidebar_glance() -> None:
 def main() -> None:
     yield_to_training()  # every page's script run: the viewers wait a little rather than the run
     st.set_page_config(page_title="GAN Studio", layout="wide")
+    app_navigation_ran()
     train = st.Page("pages/train.py", title="Train", icon=":material/model_training:", default=True)
     page = st.navigation(
         [

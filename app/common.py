@@ -117,17 +117,27 @@ def protect_training_thread() -> None:
         _protected_done = True
 
 
+_navigation_seen = threading.Event()  # set once dashboard.py has run in this process
+
+
+def app_navigation_ran() -> None:
+    """Called by dashboard.py before st.navigation: from then on the server serves the app's pages."""
+    _navigation_seen.set()
+
+
 def within_app_navigation() -> None:
     """Make a page opened by a deep link on a fresh server run inside the app's navigation.
 
     Until some session has run dashboard.py (whose st.navigation switches it off for the whole
     server), Streamlit serves every file in pages/ as a page of its own (its first multipage
     design): a first visit to /explore?run=... ran the page alone, with a sidebar listing
-    "dashboard", "explore", "runs", "train". Called first by each page: in that mode it switches the
-    server to st.navigation and reruns, and dashboard.py then opens the same page (same URL path,
-    same address query) inside the app. A no-op otherwise; a test covers it in a real browser."""
+    "dashboard", "explore", "runs", "train". Called first by each page: in that case (the flag still
+    on and dashboard.py never run in this process) it switches the server to st.navigation and
+    reruns, and dashboard.py then opens the same page (same URL path, same address query) inside the
+    app. A no-op otherwise, e.g. under AppTest, which turns the flag on again before every run. A
+    browser test covers it."""
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not _navigation_seen.is_set():
         PagesManager.uses_pages_directory = False
         st.rerun()
