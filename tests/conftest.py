@@ -96,3 +96,17 @@ def break_training_after(monkeypatch, step: int, message: str) -> None:
         return gan
 
     monkeypatch.setattr(gan_core.gan, "build_gan", build_then_break)
+
+
+def refused_npz(path, *words, load=None) -> str:
+    """Loading `path` as an npz dataset (with `load`, default gan_core.data.load_dataset) raises
+    DatasetError naming the file and saying every word; returns the message."""
+    from gan_core import data
+
+    with pytest.raises(data.DatasetError) as err:
+        (load or data.load_dataset)("npz", str(path))
+    message = str(err.value)
+    assert str(path) in message
+    for word in words:
+        assert word in message, f"{word!r} not in {message!r}"
+    return message

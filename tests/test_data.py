@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import socket
 import time
@@ -11,6 +12,7 @@ import pytest
 
 from gan_core import data
 from gan_core.data import DatasetError
+from tests.conftest import refused_npz
 
 REAL_PROBE = data._can_reach  # kept before the autouse fixture swaps it out
 
@@ -290,15 +292,8 @@ def test_npz_picks_named_key_among_several(tmp_path):
 
 
 # ------------------------------------------------------------------ npz: refused
-def refused(path, *words):
-    """Assert loading path raises DatasetError whose message names the file and contains every word."""
-    with pytest.raises(DatasetError) as err:
-        data.load_images("npz", path)
-    message = str(err.value)
-    assert str(path) in message
-    for word in words:
-        assert word in message, f"{word!r} not in {message!r}"
-    return message
+# Loading with load_images raises DatasetError naming the file and saying every word.
+refused = functools.partial(refused_npz, load=data.load_images)
 
 
 def test_npz_missing_path_and_missing_file(tmp_path):

@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from app import uploads
 from gan_core import data
 from gan_core.data import DatasetError
+from tests.conftest import refused_npz
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -57,15 +58,7 @@ def zipped(path: Path, members: dict[str, bytes], compression=zipfile.ZIP_STORED
     return path
 
 
-def refused(path, *words, load=data.load_dataset) -> str:
-    """Loading `path` raises DatasetError naming the file and saying every word; returns the message."""
-    with pytest.raises(DatasetError) as err:
-        load("npz", str(path))
-    message = str(err.value)
-    assert str(path) in message
-    for word in words:
-        assert word in message, f"{word!r} not in {message!r}"
-    return message
+refused = refused_npz  # loading raises DatasetError naming the file and saying every word
 
 
 # ------------------------------------------------------------------ pickles: never unpickled
