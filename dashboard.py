@@ -6,9 +6,12 @@ import streamlit as st
 
 from app.common import app_navigation_ran, format_duration, get_registry, status_badge
 from app.live import yield_to_training
+from app.memory import limit_arenas
 from gan_core.engine import Status
 
 SIDEBAR_POLL_SECONDS = 2.0
+
+limit_arenas()  # before the page-script threads multiply glibc's arenas (app/memory.py)
 
 
 def sidebar_glance() -> None:
@@ -50,6 +53,7 @@ def main() -> None:
             train,
             st.Page("pages/explore.py", title="Explore", icon=":material/explore:"),
             st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
+            st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
         ]
     )
     # The Train page shows an active run live already, at the viewer's chosen pace: a glance there

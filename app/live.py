@@ -25,7 +25,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts
+from app import charts, memory
 from app.common import enlarged_png
 from gan_core.engine import ACTIVE, Snapshot, Status, TrainingRun
 
@@ -184,6 +184,7 @@ def yield_to_training() -> None:
     Streamlit runs each script run in a thread of the server process; where the same cores train,
     twenty viewers' reruns would otherwise take their share from the run. Raising a niceness needs
     no privilege; the threads are short-lived, so each run sets its own."""
+    memory.trim()  # every 30 s at most: freed pages back to the system, for a flat server over hours
     with contextlib.suppress(AttributeError, OSError):  # no setpriority, or not allowed
         tid = threading.get_native_id()
         if os.getpriority(os.PRIO_PROCESS, tid) < SCRIPT_NICENESS:
