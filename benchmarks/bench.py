@@ -270,7 +270,7 @@ class GanStep(_StepMeter):
 
         self.config = config = for_this_machine(_config(preset, s.batch_size, **overrides))
         self.gan = build_gan(config, IMAGE_SHAPE)
-        self.batches = iter(make_dataset(load_images(DATASET), config.batch_size * config.d_updates, config.seed))
+        self.batches = iter(make_dataset(load_images(DATASET), config.batch_size, config.seed))
         self.images_per_call = config.metrics_every * s.batch_size
         t0 = time.perf_counter()
         self.step()

@@ -12,6 +12,8 @@ DEFAULT_DATASET = "mnist-sample"
 DEFAULT_LOSS = "bce"
 PRECISIONS = ("float32", "mixed_bfloat16")
 LOSS_NAMES = ("bce", "minimax", "lsgan", "hinge", "wgan-gp")  # losses.LOSSES, without importing TensorFlow here
+# Settings a run can change while it trains (TrainingRun.steer, GAN.steer); the others shape the step.
+STEERABLE = ("g_learning_rate", "d_learning_rate", "d_updates", "gp_weight", "ema")
 # Settings renamed since earlier run folders were written: old name -> new name.
 RENAMED = {"d_steps": "d_updates"}
 

@@ -6,7 +6,10 @@ graph calls with its periodic jobs (loop.py) and finishes it, writing the run fo
 outside the thread touches a Keras model while it trains.
 
 Words: *pause*/*resume* hold and release the live thread; *continue* trains a stopped run further
-from its latest checkpoint, in the same folder (`TrainingRun.continue_from`).
+from its latest checkpoint, in the same folder (`TrainingRun.continue_from`); *steer* changes a
+setting while the run trains (`TrainingRun.steer`: learning rates, D:G ratio, penalty weight,
+average's decay), recorded as an event in metrics.jsonl and in config.json; *branch* starts a new
+run from any saved checkpoint of another, with other settings (`TrainingRun.branch_from`).
 
 Faults lose nothing that was checkpointed: an error in the thread ends the run as failed with its
 traceback (in the snapshot and status.json), after a last checkpoint when the weights are sound; a
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from gan_core import loop
-from gan_core.config import TrainConfig
+from gan_core.config import STEERABLE, ConfigError, TrainConfig
 from gan_core.latent import fixed_noise
 from gan_core.loop import Diverged
 from gan_core.losses import LOSSES, Chart
@@ -55,6 +58,9 @@ DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 HISTORY_POINTS = 1_000  # metric records kept in memory; older ones are thinned, not dropped
 GRID_HISTORY = 48  # sample grids kept in memory for the timeline
+# What a branch must keep from its parent: the networks' shapes, the data, the loss the checkpoint's D
+# was trained for, and the fixed sample noise (so grids compare). Everything else may change.
+BRANCH_FIXED = ("preset", "dataset", "npz_path", "latent_dim", "conditional", "loss", "grid_size")
 
 
 class Status(enum.StrEnum):
@@ -158,6 +164,8 @@ class Snapshot:
     quality_applies: bool = False
     quality_note: str | None = None
     alerts: tuple[dict[str, Any], ...] = ()
+    events: tuple[dict[str, Any], ...] = ()  # settings changed mid-run: {"step", "event", "changes", "time"}
+    parent: dict[str, Any] | None = None  # a branch's origin: {"run": run id, "step": step}
     history: Mapping[str, list] = dataclasses.field(default_factory=dict)  # training metrics as columns
     quality: Mapping[str, list] = dataclasses.field(default_factory=dict)  # quality figures as columns
     grids: tuple[tuple[int, np.ndarray], ...] = ()  # (step, uint8 picture), oldest first
@@ -212,10 +220,19 @@ class _Prepared:
 class TrainingRun:
     """One training run in a background thread (see `Status` for its lifecycle)."""
 
-    def __init__(self, config: TrainConfig, runs_dir: str | Path = "runs", *, _continue: RunDir | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        runs_dir: str | Path = "runs",
+        *,
+        _continue: RunDir | None = None,
+        _branch: tuple[RunDir, int] | None = None,
+    ):
         self.config = config.resolved()  # raises ConfigError before anything starts
         self.runs_dir = Path(runs_dir)
         self._continue = _continue
+        self._branch = _branch  # (parent run, checkpoint step)
+        self._steering: dict[str, float] = {}  # changes asked for, applied before the next graph call
         self.run_dir: RunDir | None = _continue
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -253,6 +270,41 @@ class TrainingRun:
             config = dataclasses.replace(config, precision=precision, jit_compile=None)
         return cls(config, run.path.parent, _continue=run)
 
+    @classmethod
+    def branch_from(
+        cls, run_dir: str | Path, step: int | None = None, runs_dir: str | Path | None = None, **changes: Any
+    ) -> TrainingRun:
+        """A new run that starts from `run_dir`'s checkpoint at `step` (default: its latest), with `changes`
+        to any setting but BRANCH_FIXED. It records its parent and step; its history starts at that step.
+        `steps` is the new run's total, counted from the parent's start like the step itself."""
+        parent = RunDir(run_dir)
+        config = parent.read_config()
+        saved = dict(parent.checkpoints())
+        if not saved:
+            raise RunError(f"run {parent.path} has no checkpoint to branch from")
+        step = max(saved) if step is None else step
+        if step not in saved:
+            raise RunError(
+                f"run {parent.run_id} has no checkpoint at step {step}; saved: {', '.join(f'{s:,}' for s in saved)}"
+            )
+        problems = [
+            f"{name} cannot change in a branch: the checkpoint was trained with {getattr(config, name)!r}"
+            for name in changes
+            if name in BRANCH_FIXED and changes[name] != getattr(config, name)
+        ]
+        if "ema" in changes and bool(changes["ema"]) != bool(config.ema):
+            problems.append(
+                "ema cannot be turned on or off in a branch (the checkpoint "
+                f"{'holds' if config.ema else 'has no'} generator average); change its decay instead"
+            )
+        if problems:
+            raise ConfigError(problems)
+        read_checkpoint_state(saved[step], {k: getattr(config, k) for k in ("preset", "latent_dim", "loss")})
+        config = TrainConfig.from_dict({**config.to_dict(), **changes})
+        if config.epochs is None and config.steps <= step:
+            raise ConfigError([f"steps must be more than the branch's step {step:,} (got {config.steps:,})"])
+        return cls(config, parent.path.parent if runs_dir is None else runs_dir, _branch=(parent, step))
+
     # ------------------------------------------------------------------ control
     def start(self) -> TrainingRun:
         if self._thread is not None:
@@ -283,6 +335,36 @@ class TrainingRun:
             if self._state["status"] == Status.COMPILING:
                 self._state.update(status=Status.STOPPED, end_reason="stopped during compile", ended_at=time.time())
         return self.status
+
+    def steer(self, **changes: float) -> dict[str, float]:
+        """Change settings of the training run (STEERABLE) from its next graph call on, without
+        recompiling; returns the changes taken (those equal to the current value are dropped).
+
+        Each change is recorded in metrics.jsonl as an event at the step where it took effect, and in
+        config.json, so a continued run goes on with the latest values. ConfigError names every
+        setting that cannot change, or not to that value; nothing is changed then."""
+        config = self.config
+        problems = [
+            f"{name} cannot change while the run trains; these can: {', '.join(STEERABLE)}"
+            for name in changes
+            if name not in STEERABLE
+        ]
+        if "gp_weight" in changes and config.loss != "wgan-gp":
+            problems.append(f"gp_weight is the gradient penalty's weight: it applies to wgan-gp, not {config.loss}")
+        if "ema" in changes and not config.ema:
+            problems.append("ema: this run keeps no generator average (ema 0); branch it with averaging on")
+        if not problems:
+            wanted = dataclasses.replace(config, **changes)
+            problems = [p for p in wanted.problems() if p.split()[0] in changes]
+        if not self.active:
+            problems.append(f"the run is {self.status}, not training: continue or branch it to change settings")
+        if problems:
+            raise ConfigError(problems)
+        kinds = {"d_updates": int}
+        taken = {k: kinds.get(k, float)(v) for k, v in changes.items() if getattr(config, k) != v}
+        with self._lock:
+            self._steering.update(taken)
+        return taken
 
     def wait(self, timeout: float | None = None) -> Status:
         """Block until the thread ends (or `timeout` passes); returns the status."""
@@ -424,8 +506,7 @@ class TrainingRun:
             )
         shape = tuple(int(s) for s in data.images.shape[1:])
         n = len(data)
-        images_per_step = cfg.batch_size * cfg.d_updates
-        total = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * n / images_per_step)
+        total = cfg.steps if cfg.epochs is None else math.ceil(cfg.epochs * n / (cfg.batch_size * cfg.d_updates))
         judge, why = quality.applies_to(cfg.dataset, shape)
         if not cfg.quality_every:
             judge, why = False, "Quality figures are off for this run (quality_every = 0)."
@@ -453,18 +534,35 @@ class TrainingRun:
             step = run.restore_checkpoint(gan, folder, identity)["step"]
             run.write_config(cfg)  # the settings it now trains with: a new total, perhaps another precision
             run.truncate_metrics(step)  # records past the checkpoint (a crash after it) are trained again
+            events = []
             for record in run.read_metrics():
-                (self._history if "d_loss" in record else self._quality).append(record)
+                if "event" in record:
+                    events.append(record)
+                else:
+                    (self._history if "d_loss" in record else self._quality).append(record)
+            self._set(events=tuple(events), parent=run.read_parent())
             noise = run.read_noise()
+        elif self._branch is not None:
+            parent, at = self._branch
+            run = self.run_dir = RunDir.create(self.runs_dir, cfg)
+            step = run.restore_checkpoint(gan, dict(parent.checkpoints())[at], identity)["step"]
+            origin = {"run": parent.run_id, "step": step}
+            run.write_parent(origin)
+            noise = parent.read_noise()  # the parent's fixed noise: grids of parent and branch compare
+            run.write_noise(noise)
+            self._set(parent=origin)
         else:
             run = self.run_dir = RunDir.create(self.runs_dir, cfg)
             noise = fixed_noise(cfg.grid_size, cfg.latent_dim, cfg.seed)
             run.write_noise(noise)
-        self._set(step=step, epoch=step * images_per_step / n)
+        # The checkpoint's optimisers hold the learning rates they last trained with: the config says now.
+        gan.steer(**steerable(cfg))
+        self._images_seen = step * cfg.batch_size * cfg.d_updates
+        self._set(step=step, epoch=self._images_seen / n)
         self._write_status()
 
         # A continued run reshuffles from a different seed, not replaying the first epochs' order.
-        batches = iter(make_dataset(data.images, images_per_step, cfg.seed + step, data.labels))
+        batches = iter(make_dataset(data.images, cfg.batch_size, cfg.seed + step, data.labels))
         throughput = self._throughput = loop.Throughput(cfg.batch_size)
 
         def describe(at: int) -> dict:
@@ -472,7 +570,7 @@ class TrainingRun:
             eta = (total - at) * cfg.batch_size / ips if ips else None
             self._set(images_per_second=ips, eta_seconds=eta)
             return {
-                "epoch": round(at * images_per_step / n, 4),
+                "epoch": round(self._images_seen / n, 4),
                 "time": round(time.monotonic() - t_start, 3),
                 "images_per_second": ips,
             }
@@ -508,8 +606,7 @@ class TrainingRun:
 
     def _loop(self, p: _Prepared) -> str:
         """Graph calls of several steps each, never past a job's step; returns why it ended."""
-        cfg, n = self.config, self._state["dataset_size"]
-        images_per_step = cfg.batch_size * cfg.d_updates
+        n = self._state["dataset_size"]
         p.samples(p.step)  # what the untrained generator draws: the start of the timeline
         size = loop.CallSize()
         compiled = False
@@ -525,10 +622,12 @@ class TrainingRun:
                     self._back_to_running()
                     self._throughput.reset(p.step)
                     continue
+                self._apply_steering(p)
                 steps = loop.steps_this_call(p.step, p.total, size.steps, p.jobs)
                 t_call = time.monotonic()
                 p.gan.train_steps(p.batches, steps)
                 p.step += steps
+                self._images_seen += steps * self.config.batch_size * self.config.d_updates
                 now = time.monotonic()
                 if not compiled:  # the first call traced and compiled the step
                     compiled = True
@@ -541,7 +640,7 @@ class TrainingRun:
                     self._write_status()
                 self._set(
                     step=p.step,
-                    epoch=p.step * images_per_step / n,
+                    epoch=self._images_seen / n,
                     elapsed_seconds=now - self._t_start,
                     last_step_at=now,
                 )
@@ -556,6 +655,21 @@ class TrainingRun:
             raise
         return "finished"
 
+    def _apply_steering(self, p: _Prepared) -> None:
+        """The settings changed since the last graph call, into the step's variables, metrics.jsonl and config.json."""
+        with self._lock:
+            changes, self._steering = self._steering, {}
+        if not changes:
+            return
+        p.gan.steer(**changes)
+        event = {"step": p.step, "event": "steer", "changes": changes, "time": round(time.time(), 3)}
+        config = dataclasses.replace(self.config, **changes)
+        p.run.append_metrics(event)
+        p.run.write_config(config)
+        with self._lock:
+            self.config = config
+            self._state["events"] = (*self._state["events"], event)
+
     def _finish(self, p: _Prepared, reason: str) -> None:
         """The last metrics, grid and checkpoint at the final step, and the generator for export."""
         if self.status == Status.STOPPED:  # stopped during the compile: nothing was trained worth keeping
@@ -568,6 +682,11 @@ class TrainingRun:
             p.checkpoints(p.step)
         p.run.export_generator(float32_twin(p.gan.sampling_generator, self.config, p.shape, self._state["num_classes"]))
         self._end(Status.STOPPED if reason == "stopped" else Status.FINISHED, reason=reason)
+
+
+def steerable(config: TrainConfig) -> dict[str, float]:
+    """The STEERABLE settings of `config` that apply to its run (the penalty's weight to WGAN-GP only)."""
+    return {k: getattr(config, k) for k in STEERABLE if k != "gp_weight" or config.loss == "wgan-gp"}
 
 
 def _refuse_if_trained_elsewhere(run: RunDir) -> None:

@@ -183,7 +183,8 @@ class WassersteinGP(LossFamily):
 
     def __init__(self, from_logits: bool = True, gp_weight: float = 10.0):
         super().__init__(from_logits)
-        self.gp_weight = gp_weight
+        # A variable the compiled step reads, so that a run can be steered without recompiling it.
+        self.gp_weight = tf.Variable(float(gp_weight), trainable=False, name="gp_weight")
 
     def d_loss(self, real_out, fake_out):
         return fake_out[:, 0] - real_out[:, 0]

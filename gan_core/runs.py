@@ -93,6 +93,7 @@ class RunDir:
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
     status_path = property(lambda self: self.path / "status.json")
     alerts_path = property(lambda self: self.path / "alerts.jsonl")
+    parent_path = property(lambda self: self.path / "parent.json")  # a branch's origin
     noise_path = property(lambda self: self.path / "noise.npy")
     samples_dir = property(lambda self: self.path / "samples")
     checkpoints_dir = property(lambda self: self.path / "checkpoints")
@@ -145,13 +146,27 @@ class RunDir:
         return np.load(self.noise_path) if self.noise_path.exists() else None
 
     # --- metrics and samples --------------------------------------------------------------
+    def write_parent(self, origin: dict[str, Any]) -> None:
+        """Where a branch starts: {"run": the parent's run id, "step": the checkpoint's step}."""
+        _write_atomic(self.parent_path, json.dumps(origin).encode())
+
+    def read_parent(self) -> dict[str, Any] | None:
+        """A branch's origin, None for a run that started from scratch (or an unreadable parent.json)."""
+        try:
+            origin = json.loads(self.parent_path.read_text())
+        except (OSError, ValueError):
+            return None
+        ok = isinstance(origin, dict) and isinstance(origin.get("run"), str) and isinstance(origin.get("step"), int)
+        return origin if ok else None
+
     def append_metrics(self, record: dict[str, Any]) -> None:
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        """Every record of metrics.jsonl: training metrics (with d_loss) and quality records
-        (fd_digits, duplicate_fraction, ...) at their steps. A torn line (a crash mid-write) is skipped."""
+        """Every record of metrics.jsonl: training metrics (with d_loss), quality records (fd_digits,
+        duplicate_fraction, ...) and events (with "event": settings changed mid-run) at their steps. A
+        torn line (a crash mid-write) is skipped."""
         return _read_jsonl(self.metrics_path)
 
     def append_alert(self, alert: dict[str, Any]) -> None:
@@ -163,8 +178,13 @@ class RunDir:
         return _read_jsonl(self.alerts_path)
 
     def truncate_metrics(self, after_step: int) -> None:
-        """Drop records past `after_step` (resuming from a checkpoint older than the log)."""
-        kept = [r for r in self.read_metrics() if r.get("step", 0) <= after_step]
+        """Drop records past `after_step` (resuming from a checkpoint older than the log). Events past it
+        stay, moved to `after_step`: config.json holds their settings, which the resumed run trains with."""
+        kept = [
+            r if r.get("step", 0) <= after_step else {**r, "step": after_step}
+            for r in self.read_metrics()
+            if r.get("step", 0) <= after_step or "event" in r
+        ]
         _write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
     def sample_path(self, step: int) -> Path:
@@ -499,6 +519,7 @@ class RunInfo:
     last_metrics: dict[str, Any] | None
     last_sample: Path | None
     checkpoint_step: int | None
+    parent: dict[str, Any] | None = None  # a branch's origin: {"run", "step"}
 
     @property
     def state(self) -> str:
@@ -520,7 +541,7 @@ def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
             config = run.read_config()
         except (ValueError, OSError):
             config = None
-        metrics = run.read_metrics()
+        metrics = [r for r in run.read_metrics() if "event" not in r]
         samples = run.samples()
         latest = run.latest_checkpoint()
         infos.append(
@@ -531,6 +552,7 @@ def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
                 metrics[-1] if metrics else None,
                 samples[-1][1] if samples else None,
                 latest[0] if latest else None,
+                run.read_parent(),
             )
         )
     return infos

@@ -71,18 +71,14 @@ def check_npz(config: TrainConfig) -> None:
     """Read the user's .npz now, so a bad file is refused before a run folder exists."""
     data = load_dataset("npz", config.npz_path)
     resolved = config.resolved()
-    name, n, batch_size, d_updates = Path(config.npz_path).name, len(data), resolved.batch_size, resolved.d_updates
+    name, n, batch_size = Path(config.npz_path).name, len(data), resolved.batch_size
     if config.conditional and data.labels is None:
         raise DatasetError(
             f"conditional training needs class labels and {name} has none: add an integer array named "
             "'labels' (one per image), or turn conditional off"
         )
-    per_step = batch_size * d_updates
-    if per_step > n:
-        raise DatasetError(
-            f"each step takes batch_size x d_updates = {per_step} images but {name} "
-            f"holds {n}; lower batch_size to at most {n // d_updates}"
-        )
+    if batch_size > n:
+        raise DatasetError(f"each update takes batch_size = {batch_size} images but {name} holds {n}; lower batch_size")
 
 
 def demo_ui(registry: RunRegistry) -> None:

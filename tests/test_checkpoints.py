@@ -26,7 +26,7 @@ SHAPE = (28, 28, 1)
 def batches(config: TrainConfig, seed: int = 0):
     """The same (images, labels) batches for every GAN of a test, for ever."""
     rng = np.random.default_rng(seed)
-    n = config.batch_size * config.d_updates
+    n = config.batch_size  # one batch per D update
     images = rng.uniform(-1, 1, (n, *SHAPE)).astype("float32")
     labels = rng.integers(0, 10, n).astype("int32")
     return iter(tf.data.Dataset.from_tensors((images, labels)).repeat())

@@ -128,7 +128,7 @@ def test_every_valid_config_builds_and_trains_a_step_on_the_tiny_preset(settings
     config = TrainConfig(**settings_).resolved()
     classes = 10 if config.conditional else None
     gan = build_gan(config, SHAPE, classes)
-    n = config.batch_size * config.d_updates
+    n = config.batch_size  # one batch per D update
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (n, *SHAPE)).astype("float32")
     labels = rng.integers(0, 10, n).astype("int32")

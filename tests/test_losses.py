@@ -102,12 +102,12 @@ def digits():
 def test_every_family_trains_a_few_steps_with_finite_losses(loss, conditional, digits):
     config = TrainConfig(preset="tiny", loss=loss, conditional=conditional, batch_size=16)
     gan = build_gan(config, (28, 28, 1), digits.num_classes)
-    batches = iter(make_dataset(digits.images, 16 * gan.d_updates, 0, digits.labels))
+    batches = iter(make_dataset(digits.images, 16, 0, digits.labels))
     gan.train_steps(batches, 3)
     metrics = gan.read_metrics()
     assert tuple(metrics) == make_loss(loss).names
     assert all(math.isfinite(v) for v in metrics.values()), metrics
-    assert gan.d_updates == (5 if loss == "wgan-gp" else 1)
+    assert int(gan.d_updates.numpy()) == (5 if loss == "wgan-gp" else 1)
 
 
 def test_a_sigmoid_preset_gets_its_logits_for_a_family_that_needs_them():

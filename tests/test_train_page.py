@@ -364,7 +364,7 @@ def test_pause_stop_and_continue_from_the_page(runs, starts_paused):
     [
         (None, "dataset 'npz' needs npz_path"),
         (("broken.npz", b"these bytes are not a zip file"), "is not a valid .npz file"),
-        (("few.npz", "eight images"), "lower batch_size to at most 8"),
+        (("few.npz", "eight images"), "holds 8; lower batch_size"),
         (("unlabelled.npz", "conditional on unlabelled images"), "conditional training needs class labels"),
     ],
 )
