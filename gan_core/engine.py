@@ -52,6 +52,7 @@ from gan_core.runs import (
     read_checkpoint_state,
     run_status,
 )
+from gan_core.summaries import SummaryLog
 
 HEARTBEAT_SECONDS = 15.0  # an active run rewrites status.json this often, paused or not
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -233,6 +234,7 @@ class TrainingRun:
         self._continue = _continue
         self._branch = _branch  # (parent run, checkpoint step)
         self._steering: dict[str, float] = {}  # changes asked for, applied before the next graph call
+        self._summaries: SummaryLog | None = None
         self.run_dir: RunDir | None = _continue
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -418,6 +420,10 @@ class TrainingRun:
             self._end(Status.DIVERGED, error=str(e))
         except BaseException as e:  # noqa: BLE001 -- nothing in the thread may die silently
             self._end(Status.FAILED, error=self._explain(e), trace=traceback.format_exc())
+        finally:
+            if self._summaries is not None:
+                with contextlib.suppress(Exception):  # a full disk is reported above, not here
+                    self._summaries.close()
 
     def _explain(self, error: BaseException) -> str:
         """The run's error message: a full disk or a folder that cannot be written said plainly, with
@@ -575,16 +581,20 @@ class TrainingRun:
                 "images_per_second": ips,
             }
 
+        summaries = self._summaries = SummaryLog(run.path)  # TensorBoard's view of the same records
+
         def keep(history: History):
             def sink(record: dict) -> None:
                 with self._lock:
                     history.append(record)
+                summaries.record(record)
 
             return sink
 
         def keep_grid(at: int, grid: np.ndarray) -> None:
             with self._lock:
                 self._grids.append(at, grid)
+            summaries.grid(at, grid)
 
         state = {**identity, "config": cfg.to_dict()}
         metrics = loop.RecordMetrics(cfg.metrics_every, gan, run, keep(self._history), describe)
@@ -666,6 +676,7 @@ class TrainingRun:
         config = dataclasses.replace(self.config, **changes)
         p.run.append_metrics(event)
         p.run.write_config(config)
+        self._summaries.event(event)
         with self._lock:
             self.config = config
             self._state["events"] = (*self._state["events"], event)
