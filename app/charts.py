@@ -48,11 +48,27 @@ CHART_HEIGHT = 230
 
 # Trace colours in order: the discriminator's (or first) trace, the generator's (or second), more.
 COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b")
+MARKER_COLOUR = "#444444"  # a change of settings mid-run: a dotted vertical line, labelled
 REFERENCE_COLOUR = "#2ca02c"  # dashed lines: what real digits score, or a uniform share of digits
 MISSING_COLOUR = "#d62728"  # a digit the generator (almost) never draws
 UNIFORM_SHARE = 0.1  # each of the 10 digits in a balanced set
 
 History = Mapping[str, Sequence]
+Events = Sequence[Mapping]  # Snapshot.events: {"step", "changes", ...}
+
+# Short names of the settings a run can change mid-run, for the markers' labels.
+SETTING_LABELS = {
+    "g_learning_rate": "G lr",
+    "d_learning_rate": "D lr",
+    "d_updates": "D:G",
+    "gp_weight": "GP weight",
+    "ema": "EMA",
+}
+
+
+def describe_changes(changes: Mapping[str, float]) -> str:
+    """'G lr 0.0004, D:G 2' for {"g_learning_rate": 4e-4, "d_updates": 2}."""
+    return ", ".join(f"{SETTING_LABELS.get(k, k)} {v:g}" for k, v in changes.items())
 
 
 def chart_name(title: str) -> str:
@@ -63,7 +79,14 @@ def chart_name(title: str) -> str:
 
 
 def _chart(
-    history: History, title: str, keys: Sequence[str], uirevision: str, y_title: str, y_range=None, legend: bool = True
+    history: History,
+    title: str,
+    keys: Sequence[str],
+    uirevision: str,
+    y_title: str,
+    y_range=None,
+    legend: bool = True,
+    events: Events = (),
 ) -> go.Figure:
     steps = _column(history, "step")
     traces = []
@@ -80,6 +103,7 @@ def _chart(
             )
         )
     layout = _layout(title, uirevision, y_title, y_range, legend, empty=not len(steps))
+    _markers(layout, events)
     # One constructor call: plotly's update_layout on a figure with traces costs 20x more.
     return go.Figure(data=traces, layout=layout)
 
@@ -121,11 +145,42 @@ def _layout(
     return layout
 
 
+def _markers(layout: dict, events: Events) -> None:
+    """A dotted vertical line at each change of settings, labelled with what changed at its top."""
+    for event in events:
+        layout.setdefault("shapes", []).append(
+            {
+                "type": "line",
+                "xref": "x",
+                "x0": event["step"],
+                "x1": event["step"],
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": MARKER_COLOUR, "width": 1.5, "dash": "dot"},
+            }
+        )
+        layout.setdefault("annotations", []).append(
+            {
+                "text": describe_changes(event.get("changes", {})),
+                "showarrow": False,
+                "xref": "x",
+                "x": event["step"],
+                "xanchor": "left",
+                "yref": "paper",
+                "y": 1,
+                "yanchor": "top",
+                "font": {"size": 12, "color": MARKER_COLOUR},
+                "bgcolor": "rgba(255,255,255,0.7)",
+            }
+        )
+
+
 def _reference_line(layout: dict, value: float | None, label: str) -> None:
     """A dashed horizontal line across the whole plot at `value`, labelled at its right end."""
     if value is None:
         return
-    layout["shapes"] = [
+    layout.setdefault("shapes", []).append(
         {
             "type": "line",
             "xref": "paper",
@@ -136,7 +191,7 @@ def _reference_line(layout: dict, value: float | None, label: str) -> None:
             "y1": value,
             "line": {"color": REFERENCE_COLOUR, "width": 2, "dash": "dash"},
         }
-    ]
+    )
     layout.setdefault("annotations", []).append(
         {
             "text": label,
@@ -157,22 +212,24 @@ def _column(history: History, key: str) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in history.get(key) or ()], dtype=float)
 
 
-def training_chart(history: History, spec: Chart) -> go.Figure:
-    """One chart of the step's metrics against step, as a loss family's `Chart` spec describes it."""
+def training_chart(history: History, spec: Chart, events: Events = ()) -> go.Figure:
+    """One chart of the step's metrics against step, as a loss family's `Chart` spec describes it,
+    with a marker at each change of settings."""
     name = chart_name(spec.title)
-    return _chart(history, spec.title, spec.keys, name, spec.y_title, spec.y_range, legend=len(spec.keys) > 1)
+    keys, legend = spec.keys, len(spec.keys) > 1
+    return _chart(history, spec.title, keys, name, spec.y_title, spec.y_range, legend, events)
 
 
-def throughput_chart(history: History) -> go.Figure:
+def throughput_chart(history: History, events: Events = ()) -> go.Figure:
     """Images per second through the training step."""
-    return _chart(history, "Throughput", ("images_per_second",), "throughput", "images / s", legend=False)
+    return _chart(history, "Throughput", ("images_per_second",), "throughput", "images / s", False, events=events)
 
 
-def training_charts(history: History, specs: Sequence[Chart]) -> dict[str, go.Figure]:
+def training_charts(history: History, specs: Sequence[Chart], events: Events = ()) -> dict[str, go.Figure]:
     """One chart per spec (a run's `Snapshot.charts`), then throughput, by name, in the order the
-    Train page shows them."""
-    out = {chart_name(spec.title): training_chart(history, spec) for spec in specs}
-    out["throughput"] = throughput_chart(history)
+    Train page shows them; each marks the run's changes of settings (`Snapshot.events`)."""
+    out = {chart_name(spec.title): training_chart(history, spec, events) for spec in specs}
+    out["throughput"] = throughput_chart(history, events)
     return out
 
 
@@ -196,6 +253,7 @@ def _quality_chart(
     line: tuple[float, str] | None,
     y_range=None,
     percent: bool = False,
+    events: Events = (),
 ) -> go.Figure:
     """One quality figure per quality step, with `line` = (value, label) as a dashed reference."""
     steps, values = _column(quality, "step"), _column(quality, key)
@@ -215,6 +273,7 @@ def _quality_chart(
         layout["yaxis"]["tickformat"] = ".0%"
     if line is not None:
         _reference_line(layout, *line)
+    _markers(layout, events)
     return go.Figure(data=[trace], layout=layout)
 
 
@@ -223,24 +282,25 @@ def _real_digits(reference: Mapping | None, key: str) -> tuple[float, str] | Non
     return None if value is None else (value, f"real digits {value:.3g}")
 
 
-def fd_digits_chart(quality: History, reference: Mapping | None = None) -> go.Figure:
+def fd_digits_chart(quality: History, reference: Mapping | None = None, events: Events = ()) -> go.Figure:
     """FD-digits per quality step (lower is better), with real digits' own figure as a dashed line."""
     line = _real_digits(reference, "fd_digits")
-    return _quality_chart(quality, "fd_digits", "FD-digits (lower is better)", "FD-digits", line)
+    return _quality_chart(quality, "fd_digits", "FD-digits (lower is better)", "FD-digits", line, events=events)
 
 
-def classifier_score_chart(quality: History, reference: Mapping | None = None) -> go.Figure:
+def classifier_score_chart(quality: History, reference: Mapping | None = None, events: Events = ()) -> go.Figure:
     """Classifier score per quality step (10 at best), with real digits' own score as a dashed line."""
     line = _real_digits(reference, "classifier_score")
-    return _quality_chart(quality, "classifier_score", "Classifier score (max 10)", "score", line, y_range=(0, 10.3))
+    title = "Classifier score (max 10)"
+    return _quality_chart(quality, "classifier_score", title, "score", line, (0, 10.3), events=events)
 
 
-def class_accuracy_chart(quality: History) -> go.Figure:
+def class_accuracy_chart(quality: History, events: Events = ()) -> go.Figure:
     """A conditional run's class accuracy per quality step: the share of images the classifier reads
     as the digit they were drawn as; chance (10%) is a generator that ignores the label."""
     line = (UNIFORM_SHARE, "chance 10%")
     title = "Class accuracy (drawn as asked)"
-    return _quality_chart(quality, "class_accuracy", title, "share", line, (0, 1.02), percent=True)
+    return _quality_chart(quality, "class_accuracy", title, "share", line, (0, 1.02), True, events)
 
 
 def class_histogram_chart(quality: History) -> go.Figure:
@@ -266,14 +326,15 @@ def class_histogram_chart(quality: History) -> go.Figure:
     return go.Figure(data=[bar], layout=layout)
 
 
-def quality_charts(quality: History, reference: Mapping | None = None) -> dict[str, go.Figure]:
+def quality_charts(quality: History, reference: Mapping | None = None, events: Events = ()) -> dict[str, go.Figure]:
     """The quality charts by name, in the order the Train page shows them: FD-digits, classifier
-    score, digits drawn, and class accuracy where the run is conditional (its records have it)."""
+    score, digits drawn, and class accuracy where the run is conditional (its records have it). Those
+    against step mark the run's changes of settings."""
     out = {
-        "fd_digits": fd_digits_chart(quality, reference),
-        "classifier_score": classifier_score_chart(quality, reference),
+        "fd_digits": fd_digits_chart(quality, reference, events),
+        "classifier_score": classifier_score_chart(quality, reference, events),
         "class_histogram": class_histogram_chart(quality),
     }
     if latest(quality, "class_accuracy")[0] is not None:
-        out["class_accuracy"] = class_accuracy_chart(quality)
+        out["class_accuracy"] = class_accuracy_chart(quality, events)
     return out

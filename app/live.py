@@ -89,28 +89,28 @@ class LiveView:
         last = self._frame if self._keys else None
         history, quality = snap.history, snap.quality
         part_keys = {
-            "charts": (snap.config.loss, _data_key(history)),
-            "quality": _data_key(quality),
+            "charts": (snap.config.loss, _data_key(history), len(snap.events)),
+            "quality": (_data_key(quality), len(snap.events)),
             "grid": snap.grid_step,
         }
         fresh = {part: last is None or self._keys.get(part) != key for part, key in part_keys.items()}
         self._keys = part_keys
         return Frame(
             snap=snap,
-            charts=freeze(charts.training_charts(thin(history, self.points), snap.charts))
+            charts=freeze(charts.training_charts(thin(history, self.points), snap.charts, snap.events))
             if fresh["charts"]
             else last.charts,
-            quality=self._quality_charts(quality, reference) if fresh["quality"] else last.quality,
+            quality=self._quality_charts(quality, reference, snap.events) if fresh["quality"] else last.quality,
             grid_png=(enlarged_png(snap.grid, GRID_SCALE) if snap.grid is not None else None)
             if fresh["grid"]
             else last.grid_png,
         )
 
     @staticmethod
-    def _quality_charts(quality: Mapping[str, list], reference: Callable[[], Mapping] | None) -> dict:
+    def _quality_charts(quality: Mapping[str, list], reference: Callable[[], Mapping] | None, events) -> dict:
         if charts.latest(quality, "fd_digits")[0] is None:
             return {}
-        return freeze(charts.quality_charts(quality, reference() if reference else None))
+        return freeze(charts.quality_charts(quality, reference() if reference else None, events))
 
 
 class FrozenFigure(go.Figure):

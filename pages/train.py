@@ -23,7 +23,7 @@ from app.common import (
 )
 from app.live import GRID_SCALE, Frame, live_view, poll_intervals, yield_to_training
 from gan_core import quality
-from gan_core.config import ConfigError, TrainConfig, knobs
+from gan_core.config import STEERABLE, ConfigError, TrainConfig, knobs
 from gan_core.data import DATASETS, DatasetError, image_shape, load_dataset
 from gan_core.engine import ACTIVE, Snapshot, Status, TrainingRun
 from gan_core.latent import gif_bytes, upscale
@@ -288,6 +288,34 @@ def controls_ui(registry: RunRegistry, run: TrainingRun, snap: Snapshot) -> None
                 st.rerun()
 
 
+def steer_ui(run: TrainingRun) -> None:
+    """Change the settings a run can change while it trains; applied at its next graph call and marked
+    on every chart, for everyone watching. Outside the live fragment: a form that redraws every second
+    would lose what the person is typing."""
+    config = run.config
+    names = [n for n in STEERABLE if (n != "gp_weight" or config.loss == "wgan-gp") and (n != "ema" or config.ema)]
+    with st.expander("Change settings while it trains", icon=":material/tune:"), st.form("steer", border=False):
+        columns = st.columns(len(names))
+        values = {}
+        for column, name in zip(columns, names):
+            with column:
+                values[name] = knob_input(name, value=getattr(config, name), key=f"steer-{name}")
+        st.caption(
+            "Applied at the next step, without recompiling; each change is marked on every chart and kept "
+            "in the run's config.json. What changes the networks' shapes or the data starts a branch instead "
+            "(Runs page)."
+        )
+        if st.form_submit_button("Apply", icon=":material/published_with_changes:"):
+            try:
+                taken = run.steer(**values)
+            except ConfigError as e:
+                st.error(f"Not changed: {e}")
+            else:
+                if taken:
+                    st.toast(f"From the next step: {charts.describe_changes(taken)}", icon=":material/tune:")
+                st.rerun()
+
+
 def status_ui(snap: Snapshot) -> None:
     """The state in words, when there is more to say than the badge in the heading."""
     status, step, total = snap.status, snap.step, snap.total_steps
@@ -546,6 +574,8 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
         quality_ui(live_view().frame(run, real_reference))
 
     live()
+    if status in ACTIVE:
+        steer_ui(run)
     quality()
     with st.expander("All settings of this run"):  # fixed for the run's life: outside the polling
         st.json(run.config.to_dict(), expanded=True)

@@ -97,8 +97,12 @@ def fill_tiny(at: AppTest, steps: int = 200, loss: str = "bce") -> None:
     at.selectbox(key="knob-jit_compile").set_value(False)  # XLA compile time is not what is tested here
 
 
+def start_button(at: AppTest):
+    return at.form_submit_button(key="FormSubmitter:settings-Start training")
+
+
 def submit(at: AppTest) -> AppTest:
-    at.form_submit_button(key="FormSubmitter:settings-Start training").click().run()
+    start_button(at).click().run()
     assert not at.exception, at.exception
     return at
 
@@ -108,7 +112,7 @@ def test_first_load_offers_the_demo_and_the_settings(runs):
     assert at.title[0].value == "Train"
     assert "Start a demo run" in labels(at.button)
     assert "Start training" in labels(at.form_submit_button)
-    assert not at.form_submit_button[0].disabled
+    assert not start_button(at).disabled
     # (AppTest drops the sidebar of an st.navigation app on reruns, so it is checked on first loads.)
     assert "No run yet" in "\n".join(c.value for c in at.sidebar.caption)
     # Labelled with the names used by the CLI and the error messages.
@@ -175,7 +179,7 @@ def test_demo_button_starts_the_default_run(runs, starts_paused):
     shown = dataclasses.replace(run.snapshot().config, precision=None, jit_compile=None)
     assert shown == TrainConfig().resolved()
     assert "demo" not in [b.key for b in at.button]  # the first screen is gone
-    assert at.form_submit_button[0].disabled
+    assert start_button(at).disabled
 
 
 def test_two_sessions_pressing_start_together_start_one_run_and_both_see_it(runs, starts_paused):
@@ -231,7 +235,7 @@ def test_a_tiny_run_from_the_form_shows_its_charts_and_samples(runs):
     assert labels(at.get("download_button")) == ["Grid as PNG", "Progress as GIF"]
     assert "Finished" in texts(at) and "finished" in texts(at)
     assert at.get("progress")[-1].proto.value == 100
-    assert "Start training" in labels(at.form_submit_button) and not at.form_submit_button[0].disabled
+    assert "Start training" in labels(at.form_submit_button) and not start_button(at).disabled
 
     # Scrubbing back shows an older grid.
     timeline.set_value(0).run()
@@ -331,14 +335,14 @@ def test_pause_stop_and_continue_from_the_page(runs, starts_paused):
     at, run = open_with_paused_run()
     assert "Paused at step 0" in texts(at)
     assert {"Resume", "Stop"} <= set(labels(at.button)) and "Pause" not in labels(at.button)
-    assert at.form_submit_button[0].disabled
+    assert start_button(at).disabled
 
     # Another browser sees the same run: that it is active, since when, with which settings.
     other = open_app()
     shown = texts(other)
     assert run.snapshot().run_id in shown and "Started at" in shown and "**tiny** on **mnist-sample**" in shown
     assert "loss bce · unconditional · ema 0.999" in shown
-    assert other.form_submit_button[0].disabled
+    assert start_button(other).disabled
     assert "Paused at step 0" in shown
     assert not other.sidebar.markdown, "the Train page shows the active run itself, not a second glance"
 
@@ -568,3 +572,40 @@ def test_quality_panel_says_when_the_first_figures_come(runs, monkeypatch):
     changes.update(step=150, total_steps=200)
     at.run()
     assert "every 1,000 steps; this run ends at step 200, before the first." in "\n".join(i.value for i in at.info)
+
+
+def test_changing_a_learning_rate_mid_run_marks_every_chart_for_every_viewer(runs, starts_paused):
+    at, run = open_with_paused_run()
+    assert "Change settings while it trains" in [e.label for e in at.expander]
+    steering = [w.label for w in at.number_input if w.key.startswith("steer-")]
+    assert steering == ["g_learning_rate", "d_learning_rate", "d_updates", "ema"]  # bce: no penalty to weigh
+    at.number_input(key="steer-g_learning_rate").set_value(0.004)
+    at.number_input(key="steer-d_updates").set_value(2)
+    at.form_submit_button(key="FormSubmitter:steer-Apply").click().run()
+    assert not at.exception, at.exception
+    at.button(key="resume").click().run()
+    wait_for(lambda: run.snapshot().events and run.snapshot().history.get("step"))
+
+    viewer = open_app()  # anyone watching: the marker, labelled, on every chart against step
+    figures = _figures(viewer)
+    assert len(figures) >= 4  # the loss family's charts and throughput
+    for name, chart in figures.items():
+        markers = [s for s in chart["layout"].get("shapes", []) if s.get("line", {}).get("dash") == "dot"]
+        assert [m["x0"] for m in markers] == [0], name
+        assert "G lr 0.004, D:G 2" in [a["text"] for a in chart["layout"]["annotations"]], name
+    assert "g/d learning rate 0.004" in texts(viewer) and "d_updates 2" in texts(viewer)
+    assert run.config.g_learning_rate == 0.004
+
+
+def test_settings_can_change_only_while_the_run_trains(runs, starts_paused):
+    at, run = open_with_paused_run()
+    assert "Change settings while it trains" in [e.label for e in at.expander]  # paused counts
+    at.button(key="stop").click().run()
+    assert run.status == Status.STOPPED
+    assert "Change settings while it trains" not in [e.label for e in at.expander]
+    assert not [w for w in at.number_input if w.key.startswith("steer-")]
+
+
+def _figures(at) -> dict[str, dict]:
+    """The page's plotly figures by element id, as the browser receives them."""
+    return {chart.proto.id: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
