@@ -1,4 +1,4 @@
-"""The app in a real browser: start a run, watch it learn, stop it, explore the generator."""
+"""The app in a real browser: start a run, watch it learn, change its learning rate, stop it, explore the generator."""
 
 import shutil
 
@@ -26,6 +26,15 @@ def test_train_watch_stop_and_explore_in_chromium(tmp_path):
         wait_until(
             lambda: image_src(page, "Samples from the fixed noise") not in (None, first_grid), 90, what="a new grid"
         )
+
+        # The presenter halves G's learning rate: every chart marks the change, labelled, as it trains on.
+        steer = page.get_by_test_id("stExpander").filter(has_text="Change settings while it trains")
+        steer.get_by_text("Change settings while it trains").click()
+        rate = steer.get_by_role("spinbutton", name="g_learning_rate")
+        rate.fill("0.0001")
+        rate.press("Tab")
+        steer.get_by_role("button", name="Apply").click()
+        wait_until(lambda: page.get_by_text("G lr 0.0001").count() >= 3, 60, what="the marker on the charts")
 
         page.get_by_role("button", name="Stop").click()
         wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 60, what="the stopped status")
