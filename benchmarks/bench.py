@@ -382,7 +382,7 @@ def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measu
     import json
     from pathlib import Path
 
-    from tests.browser import chromium_page, studio_server, wait_until
+    from tests.browser import app_button, chromium_page, studio_server, wait_until
 
     demo = TrainConfig()  # what "Start a demo run" trains, whatever --batch-size says
     if preset != demo.preset:
@@ -437,7 +437,7 @@ def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measu
                 window("d", s.seconds / rounds)
                 open_train_page(refresh="every 5 s")
                 window("d5", s.seconds / rounds)
-            page.get_by_role("button", name="Stop").click()
+            app_button(page, "Stop").click()
             wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 120, what="the stop")
     finally:
         shutil.rmtree(runs_dir, ignore_errors=True)

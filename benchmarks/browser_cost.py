@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gan_core.config import TrainConfig  # noqa: E402 -- importable once the root is on the path
-from tests.browser import chromium_page, studio_server, wait_until  # noqa: E402
+from tests.browser import app_button, chromium_page, studio_server, wait_until  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -83,7 +83,7 @@ def main() -> None:
             time.sleep(args.seconds)
             last, wall = records()[-1], time.perf_counter() - t0
             server1, chromium1 = cpu_seconds(server.pid), {pid: cpu_seconds(pid) for pid in chromium}
-            page.get_by_role("button", name="Stop").click()
+            app_button(page, "Stop").click()
             wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 120, what="the stop")
     finally:
         shutil.rmtree(runs, ignore_errors=True)

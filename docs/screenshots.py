@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import chromium_page, first_trace_path, image_src, studio_server, wait_until  # noqa: E402
+from tests.browser import app_button, chromium_page, first_trace_path, image_src, studio_server, wait_until  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         page.screenshot(path=args.out / "train.png")
         print(args.out / "train.png")
 
-        page.get_by_role("button", name="Stop").click()
+        app_button(page, "Stop").click()
         wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 60, what="the stopped status")
         page.get_by_role("link", name="Explore").click()
         wait_until(lambda: image_src(page, "(slerp)"), 90, what="the explorer's image")

@@ -85,6 +85,12 @@ def chromium_page(width: int = 1600, height: int = 1000):
             browser.close()
 
 
+def app_button(page, name: str):
+    """The app's own button called `name`, not Streamlit's "Stop" in the status widget at the top,
+    which shows while a script run takes long."""
+    return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name)
+
+
 def image_src(page, caption_text: str) -> str | None:
     """The src of the st.image whose caption contains `caption_text` (None while it is not shown)."""
     images = page.locator('[data-testid="stImage"], [data-testid="stImageContainer"]').filter(has_text=caption_text)

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from tests.browser import chromium_page, first_trace_path, image_src, studio_server, wait_until
+from tests.browser import app_button, chromium_page, first_trace_path, image_src, studio_server, wait_until
 
 pytestmark = [
     pytest.mark.timeout(420),
@@ -36,7 +36,7 @@ def test_train_watch_stop_and_explore_in_chromium(tmp_path):
         steer.get_by_role("button", name="Apply").click()
         wait_until(lambda: page.get_by_text("G lr 0.0001").count() >= 3, 60, what="the marker on the charts")
 
-        page.get_by_role("button", name="Stop").click()
+        app_button(page, "Stop").click()
         wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 60, what="the stopped status")
 
         # The explorer opens the run that just stopped; moving t redraws the image.
