@@ -88,7 +88,7 @@ def main() -> None:
     finally:
         shutil.rmtree(runs, ignore_errors=True)
 
-    batch = TrainConfig().batch_size  # the demo run trains the defaults
+    batch = TrainConfig().resolved().batch_size  # the demo run trains the defaults
     rate = (last["step"] - first["step"]) * batch / (last["time"] - first["time"])
     per_process = {pid: (chromium1[pid] - chromium0[pid]) / wall for pid in chromium}
     refresh = f", live view {args.refresh}" if args.refresh else ""
