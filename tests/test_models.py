@@ -3,6 +3,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from gan_core.config import TrainConfig
 from gan_core.gan import build_gan
@@ -123,3 +124,82 @@ def test_mixed_bfloat16_computes_in_bfloat16_keeps_float32_weights_and_draws_flo
 def test_an_unknown_precision_is_refused():
     with pytest.raises(PresetError, match="unknown precision 'float16'"):
         build_models("tiny", 100, (28, 28, 1), precision="float16")
+
+
+# ------------------------------------------------------------------ larger images: dcgan-32, and every preset at 64x64
+# Where a preset cannot build for a shape, the message it must give; every other pair builds.
+REFUSED = {
+    ("dcgan-32", (48, 48, 3)): r"32x32 or 64x64 \(and 28x28, built as 32x32\); got 48x48",
+}
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 3), (48, 48, 3)])
+def test_every_preset_builds_for_larger_images_or_says_why_not(name, shape):
+    if (name, shape) in REFUSED:
+        with pytest.raises(PresetError, match=REFUSED[name, shape]):
+            build_models(name, 16, shape)
+        return
+    generator, discriminator = build_models(name, 16, shape)
+    assert generator.output_shape == (None, *shape) and discriminator.output_shape == (None, 1)
+
+
+@pytest.mark.parametrize(
+    "shape, transposed, convolutions",
+    [
+        ((32, 32, 3), [256, 128, 64], [64, 128, 256]),
+        ((32, 32, 1), [256, 128, 64], [64, 128, 256]),
+        ((64, 64, 3), [512, 256, 128, 64], [64, 128, 256, 512]),  # one more stage each side
+        ((64, 64, 1), [512, 256, 128, 64], [64, 128, 256, 512]),
+    ],
+)
+def test_dcgan_32_layers(shape, transposed, convolutions):
+    g, d = build_models("dcgan-32", 100, shape)
+    assert g.output_shape == (None, *shape) and d.output_shape == (None, 1)
+    assert g.layers[0].units == 4 * 4 * 2 * transposed[0]  # 4x4x512 for 32x32
+    stages = [l for l in g.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert [(l.filters, l.kernel_size, l.strides) for l in stages] == [(f, (4, 4), (2, 2)) for f in transposed]
+    assert layer_kinds(g).count("BatchNormalization") == len(transposed) + 1
+    assert g.layers[-1].filters == shape[2] and g.layers[-1].activation.__name__ == "tanh"
+    d_convs = [l for l in d.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [(l.filters, l.strides) for l in d_convs] == [(f, (2, 2)) for f in convolutions]
+    assert [l.negative_slope for l in d.layers if isinstance(l, keras.layers.LeakyReLU)] == [0.2] * len(convolutions)
+    assert layer_kinds(d).count("Dropout") == len(convolutions)
+    assert d.layers[-1].activation.__name__ == "linear"  # a logit
+    preset = PRESETS["dcgan-32"]
+    assert preset.from_logits and preset.batch_size == 64
+    assert (preset.g_learning_rate, preset.d_learning_rate, preset.beta_1) == (2e-4, 2e-4, 0.5)
+
+
+def test_dcgan_32_builds_mnist_sized_images_as_32x32():
+    g, d = build_models("dcgan-32", 100, (28, 28, 1))
+    assert g.layers[-2].output.shape[1:] == (32, 32, 64)
+    assert (g.layers[-1].kernel_size, g.layers[-1].padding) == ((5, 5), "valid") and g.output_shape == (None, 28, 28, 1)
+    d_convs = [l for l in d.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [l.output.shape[1:3] for l in d_convs] == [(14, 14), (7, 7), (4, 4)]  # as from 32x32: 4x4 at the end
+
+
+@pytest.mark.parametrize("shape", [(30, 30, 3), (48, 48, 3), (16, 16, 1), (128, 128, 3), (32, 64, 3)])
+def test_dcgan_32_refuses_other_sizes_naming_the_ones_it_builds(shape):
+    with pytest.raises(PresetError) as refused:
+        build_models("dcgan-32", 100, shape)
+    message = str(refused.value)
+    assert f"got {shape[0]}x{shape[1]}" in message
+    assert "preset 'dcgan-32'" in message and "32x32 or 64x64" in message and "28x28" in message
+    assert "'dcgan'" in message  # and where to go instead
+
+
+def test_dcgan_32_trains_two_steps_on_colour_images():
+    shape = (32, 32, 3)
+    config = TrainConfig(preset="dcgan-32", batch_size=4, jit_compile=False).resolved()
+    gan = build_gan(config, shape)
+    g_before = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (4, *shape)).astype("float32")
+    labels = np.zeros(4, "int32")
+    gan.train_steps(iter(tf.data.Dataset.from_tensors((images, labels)).repeat()), 2)
+    assert int(gan.step.numpy()) == 2
+    metrics = gan.read_metrics()
+    assert {"d_loss", "g_loss"} <= set(metrics) and all(math.isfinite(v) for v in metrics.values())
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(g_before, gan.generator.trainable_weights))
+    assert gan.sampler(np.zeros((2, config.latent_dim), "float32")).shape == (2, *shape)
