@@ -3,6 +3,7 @@
     python -m gan_core train [--preset NAME --dataset NAME --loss NAME --steps N --max-seconds S ...] [--out runs]
     python -m gan_core train --continue RUN_DIR [--steps N] [--precision P]
     python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 64 [--class K] --out grid.png|samples.npy
+    python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 10000 [--class K] --out synthetic.npz
     python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] | score --real
     python -m gan_core presets | datasets | losses
 
@@ -89,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default="grid.png",
         help="grid.png for a PNG grid (a conditional generator's classes in turn: one column per class), "
-        "or samples.npy for a uint8 array",
+        "samples.npy for a uint8 array, or synthetic.npz for a dataset to train on again (--dataset npz "
+        "--npz-path synthetic.npz): images uint8 (N, H, W, C) and, for a conditional generator, their labels",
     )
 
     score = commands.add_parser(
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_SAMPLES = 10_000  # images in a grid or an .npy (an .npz dataset may hold export.MAX_IMAGES)
 CONTINUE_SETTINGS = ("steps", "precision")  # what --continue may change: how long, and the arithmetic here
 
 
@@ -169,22 +172,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from gan_core.explorer import check_generator
-    from gan_core.latent import Sampler, fixed_noise, make_grid, save_png, to_uint8
-    from gan_core.runs import load_generator
+    from gan_core import export
+    from gan_core.latent import fixed_noise, make_grid, save_png, to_uint8
 
-    if not 1 <= args.n <= 10_000:
-        print(f"error: --n must be between 1 and 10000 (got {args.n})", file=sys.stderr)
-        return 2
     out = Path(args.out)
-    if out.suffix not in (".png", ".npy"):
-        print(f"error: --out must end in .png (a grid) or .npy (an array) (got {out})", file=sys.stderr)
+    if out.suffix not in (".png", ".npy", ".npz"):
+        print(
+            f"error: --out must end in .png (a grid), .npy (an array) or .npz (a dataset) (got {out})", file=sys.stderr
+        )
+        return 2
+    most = export.MAX_IMAGES if out.suffix == ".npz" else MAX_SAMPLES
+    if not 1 <= args.n <= most:
+        print(f"error: --n must be between 1 and {most} for a {out.suffix} file (got {args.n})", file=sys.stderr)
         return 2
     try:
-        generator = load_generator(args.source)
-        check_generator(generator)
-        sampler = Sampler(generator)
-    except ValueError as e:  # a RunError, or a model with two inputs that is not one of our generators
+        sampler = export.load_sampler(args.source)
+    except ValueError as e:  # a RunError: no generator there, or a model that is not one of our generators
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.class_ is not None and not sampler.conditional:
@@ -197,6 +200,19 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.class_ is not None and not 0 <= args.class_ < sampler.num_classes:
         print(f"error: --class must be between 0 and {sampler.num_classes - 1} (got {args.class_})", file=sys.stderr)
         return 2
+    if out.suffix == ".npz":
+        most = export.max_images(sampler.image_shape)
+        if args.n > most:
+            size = "x".join(str(s) for s in sampler.image_shape)
+            print(f"error: --n must be at most {most} for an .npz of {size} images (got {args.n})", file=sys.stderr)
+            return 2
+        images, labels = export.synthetic_dataset(sampler, args.n, args.seed, args.class_)
+        out.write_bytes(export.npz_bytes(images, labels))
+        if labels is not None:
+            which = f"class {args.class_}" if args.class_ is not None else f"image i is class i % {sampler.num_classes}"
+            print(f"note: labels saved with the images ({which})", file=sys.stderr)
+        print(out)
+        return 0
     # One class asked for, or every class in turn (0, 1, ..., K-1, 0, ...), or none for an unconditional generator.
     labels = args.class_ if args.class_ is not None else sampler.balanced_labels(args.n)
     images = sampler(fixed_noise(args.n, sampler.latent_dim, args.seed), labels)

@@ -516,7 +516,7 @@ class RunInfo:
     run_dir: RunDir
     config: TrainConfig | None
     status: dict[str, Any]
-    last_metrics: dict[str, Any] | None
+    last_metrics: dict[str, Any] | None  # the last training record (with d_loss)
     last_sample: Path | None
     checkpoint_step: int | None
     parent: dict[str, Any] | None = None  # a branch's origin: {"run", "step"}
@@ -541,7 +541,7 @@ def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
             config = run.read_config()
         except (ValueError, OSError):
             config = None
-        metrics = [r for r in run.read_metrics() if "event" not in r]
+        metrics = [r for r in run.read_metrics() if "d_loss" in r]  # training records: not quality, not events
         samples = run.samples()
         latest = run.latest_checkpoint()
         infos.append(

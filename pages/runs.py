@@ -1,7 +1,8 @@
 """Runs: every run under runs_dir(), newest first: settings, status, last grid, final metrics, and what to do with it.
 
 Open it in the explorer, continue training it from its latest checkpoint (same folder, same step
-count), download its generator or its metrics as CSV, or delete it after a confirmation. The
+count), download its generator, its metrics as CSV or a synthetic dataset its generator draws (.npz,
+as `python -m gan_core sample RUN --out x.npz` writes it), or delete it after a confirmation. The
 active run cannot be deleted.
 """
 
@@ -19,16 +20,20 @@ from PIL import Image
 from streamlit.errors import StreamlitAPIException
 
 from app.common import format_duration, get_registry, runs_dir, status_badge, within_app_navigation
+from gan_core import export
 from gan_core.config import ConfigError, TrainConfig
 from gan_core.engine import ACTIVE
 from gan_core.explorer import scale_for
 from gan_core.latent import png_bytes, upscale
 from gan_core.losses import DEFAULT_LOSS, LOSS_METRICS, LOSSES
 from gan_core.registry import RunActiveError, RunRegistry
-from gan_core.runs import INTERRUPTED, RunDir, RunError, RunInfo, list_runs
+from gan_core.runs import INTERRUPTED, RunDir, RunError, RunInfo, list_runs, read_checkpoint_state
 
 GRID_PX = 300  # the last sample grid, enlarged to about this width
 SHOWN_METRICS = 4  # final metrics shown per run: d_loss, g_loss and the first two of its loss family's
+EXPORT_MAX = 10_000  # images in a synthetic dataset made here: drawn in the server's memory, on its CPU
+EXPORT_DEFAULT = 1_000
+BALANCED = "every class in turn"
 
 
 def metrics_csv(records: list[dict[str, Any]]) -> str:
@@ -177,15 +182,71 @@ def delete_ui(run: RunDir, active_here: bool) -> None:
         st.rerun()
 
 
+def export_limits(info: RunInfo) -> tuple[int | None, int]:
+    """(class count, most images) of a synthetic dataset from this run, read from its latest checkpoint's
+    state (the generator itself is loaded only when the file is asked for)."""
+    latest = info.run_dir.latest_checkpoint()
+    try:
+        state = read_checkpoint_state(latest[1]) if latest else {}
+    except RunError:
+        state = {}
+    shape = state.get("image_shape")
+    most = min(EXPORT_MAX, export.max_images(tuple(shape))) if shape else EXPORT_MAX
+    return state.get("num_classes"), most
+
+
+def export_ui(info: RunInfo, drawable: bool) -> None:
+    """How many images (and which classes), and a download button that draws them as an .npz when clicked."""
+    run = info.run_dir
+    if not drawable:
+        st.caption("Nothing to draw from: the run has neither generator.keras nor a checkpoint yet.")
+        return
+    classes, most = export_limits(info)
+    n = st.number_input(
+        "Images",
+        min_value=1,
+        max_value=most,
+        value=min(EXPORT_DEFAULT, most),
+        step=100,
+        key=f"export_n_{run.run_id}",
+        help=f"Between 1 and {most:,}; for more, use `python -m gan_core sample {run.path} --n N --out x.npz`.",
+    )
+    class_ = None
+    if classes:
+        choice = st.selectbox(
+            "Classes",
+            [BALANCED, *range(classes)],
+            format_func=lambda c: c if c == BALANCED else f"only class {c}",
+            key=f"export_class_{run.run_id}",
+        )
+        class_ = None if choice == BALANCED else int(choice)
+    st.download_button(
+        "synthetic.npz",
+        # Drawn only when clicked: loading the generator and drawing thousands of images takes seconds.
+        data=lambda path=run.path, n=int(n), class_=class_: export.export_npz(path, n, class_=class_),
+        file_name=f"{run.run_id}-synthetic-{int(n)}.npz",
+        mime="application/octet-stream",
+        key=f"export_{run.run_id}",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+    labels = " and `labels`" if classes else ""
+    st.caption(
+        f"`images` uint8 (N, H, W, C){labels}, from noise seed 0: the same file as "
+        f"`python -m gan_core sample RUN --n {int(n)} --out x.npz`. Train on it with dataset **npz**."
+    )
+
+
 def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
     run = info.run_dir
     has_generator = run.generator_path.exists()
-    explore, generator, metrics, train_on, delete = st.columns(5)
+    drawable = has_generator or info.checkpoint_step is not None
+    explore, generator, metrics, synthetic, train_on, delete = st.columns(6)
     if explore.button(
         "Open in explorer",
         key=f"open_{run.run_id}",
         icon=":material/explore:",
-        disabled=not (has_generator or info.checkpoint_step is not None),
+        disabled=not drawable,
         help="Walk the latent space of this run's generator (its latest checkpoint if it has no generator.keras yet).",
     ):
         open_in_explorer(run.run_id)
@@ -213,6 +274,13 @@ def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
         disabled=not records,
         on_click="ignore",
     )
+    with synthetic.popover(
+        "Synthetic data…",
+        icon=":material/dataset:",
+        disabled=not drawable,
+        help="N images drawn by this run's generator, as an .npz to train on again (data augmentation)",
+    ):
+        export_ui(info, drawable)
     with train_on.popover(
         "Continue…",
         icon=":material/replay:",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gan_core.__main__ import main
 from gan_core.config import DEFAULT_PRESET
 from gan_core.engine import TrainingRun
 from gan_core.latent import Sampler, fixed_noise, to_uint8
@@ -101,6 +102,57 @@ def test_sample_draws_the_class_asked_for(conditional_run, tmp_path):
 
     out_of_range = cli("sample", str(conditional_run), "--class", "10", "--out", str(tmp_path / "ten.png"))
     assert out_of_range.returncode == 2 and "--class must be between 0 and 9 (got 10)" in out_of_range.stderr
+
+
+@pytest.fixture(scope="module")
+def exported(conditional_run, tmp_path_factory) -> Path:
+    """25 images of the conditional run, every class in turn, written by `sample --out x.npz`."""
+    path = tmp_path_factory.mktemp("export") / "synthetic.npz"
+    done = cli("sample", str(conditional_run), "--n", "25", "--seed", "4", "--out", str(path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(path) and "labels saved with the images (image i is class i % 10)" in done.stderr
+    return path
+
+
+def test_sample_writes_a_dataset_with_balanced_labels_that_loads_back(conditional_run, exported, tmp_path):
+    from gan_core.data import load_dataset
+
+    with np.load(exported) as npz:
+        images, labels = npz["images"], npz["labels"]
+    assert images.shape == (25, 28, 28, 1) and images.dtype == np.uint8
+    assert labels.dtype == np.int64 and list(labels) == [i % 10 for i in range(25)]
+    sampler = Sampler(load_generator(conditional_run))
+    noise = fixed_noise(25, sampler.latent_dim, 4)
+    # Image i is class i % 10's image of noise i.
+    assert np.abs(images.astype(int) - to_uint8(sampler(noise, labels)).astype(int)).max() <= 1
+
+    # gan_core.data's npz loader reads it as it reads any dataset: the same pixels in [-1, 1], the same labels.
+    dataset = load_dataset("npz", str(exported))
+    assert dataset.images.shape == (25, 28, 28, 1) and dataset.num_classes == 10
+    assert np.allclose(dataset.images, images / 127.5 - 1.0, atol=1e-6) and list(dataset.labels) == list(labels)
+
+
+def test_sample_writes_one_class_when_asked_and_refuses_too_many(conditional_run, tmp_path, capsys):
+    # In this process (the CLI's own main): TensorFlow is loaded here already.
+    assert main(["sample", str(conditional_run), "--class", "7", "--n", "6", "--out", str(tmp_path / "7.npz")]) == 0
+    with np.load(tmp_path / "7.npz") as npz:
+        assert list(npz["labels"]) == [7] * 6 and npz["images"].shape == (6, 28, 28, 1)
+    assert "labels saved with the images (class 7)" in capsys.readouterr().err
+
+    assert main(["sample", str(conditional_run), "--n", "60001", "--out", str(tmp_path / "big.npz")]) == 2
+    assert "--n must be between 1 and 60000 for a .npz file (got 60001)" in capsys.readouterr().err
+    assert not (tmp_path / "big.npz").exists()
+
+
+def test_an_exported_dataset_trains_again_as_dataset_npz(exported, tmp_path, capsys):
+    flags = ["--preset", "tiny", "--dataset", "npz", "--npz-path", str(exported), "--conditional", "true"]
+    flags += ["--steps", "4", "--batch-size", "8", "--sample-every", "4", "--checkpoint-every", "4"]
+    flags += ["--metrics-every", "2", "--quality-every", "0", "--out", str(tmp_path), "--quiet"]
+    assert main(["train", *flags]) == 0, capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert "finished at step 4" in err
+    # Trained on the file's labels: a generator of its ten classes.
+    assert Sampler(load_generator(out.strip().splitlines()[-1])).num_classes == 10
 
 
 def test_score_of_a_conditional_run_and_of_real_digits(conditional_run):

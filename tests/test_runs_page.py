@@ -217,3 +217,41 @@ def test_a_run_linked_from_outside_is_listed_but_never_deleted_through_the_link(
     assert "nothing was deleted" in at.error[0].value
     assert (outside / "sentinel.txt").read_text() == "still here" and (outside / "config.json").exists()
     assert (runs / "20000102-000000-planted").is_symlink() and (runs / RUN_ID).exists()
+
+
+@pytest.fixture
+def deferred(monkeypatch):
+    """deferred file id -> the callable a download button left behind, which the server runs when it is clicked."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    stored = {}
+    original = MediaFileManager.add_deferred
+
+    def add_deferred(self, data_callable, *args, **kwargs):
+        file_id = original(self, data_callable, *args, **kwargs)
+        stored[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+    return stored
+
+
+def test_a_synthetic_dataset_is_offered_and_drawn_when_asked_for(runs, deferred):
+    from gan_core import export
+
+    at = open_page()
+    images = at.number_input(key=f"export_n_{RUN_ID}")
+    assert (images.value, images.min, images.max) == (1_000, 1, 10_000)
+    assert not [s for s in at.selectbox if s.key == f"export_class_{RUN_ID}"]  # an unconditional run has no classes
+    images.set_value(12).run()
+    button = at.get("download_button")[2]
+    assert button.label == "synthetic.npz" and not button.disabled
+    assert "--n 12 --out x.npz" in " ".join(c.value for c in at.caption)
+    # Nothing is drawn until the button is clicked; then the server calls what the page left behind it.
+    with np.load(io.BytesIO(deferred[button.proto.deferred_file_id]())) as npz:
+        assert sorted(npz.files) == ["images"]  # no labels: the run is unconditional
+        drawn = npz["images"]
+    assert drawn.shape == (12, 28, 28, 1) and drawn.dtype == np.uint8
+    # The same images as `python -m gan_core sample RUN --n 12 --out x.npz`: noise seed 0, the run's Sampler.
+    expected, labels = export.synthetic_dataset(export.load_sampler(runs / RUN_ID), 12)
+    assert labels is None and np.array_equal(drawn, expected) and drawn.std() > 0
