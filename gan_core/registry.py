@@ -60,6 +60,14 @@ class RunRegistry:
             self._run = run.start()
             return run
 
+    def branch(self, run_dir: str | Path, step: int | None = None, **changes) -> TrainingRun:
+        """Start a new run from `run_dir`'s checkpoint at `step` with `changes` (see `TrainingRun.branch_from`)."""
+        with self._lock:
+            self._refuse_if_active()
+            run = TrainingRun.branch_from(run_dir, step, **changes)
+            self._run = run.start()
+            return run
+
     def current(self) -> TrainingRun | None:
         """The active run, else the most recent one to end, else None."""
         with self._lock:

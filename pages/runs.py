@@ -165,6 +165,62 @@ def continue_ui(info: RunInfo, registry: RunRegistry) -> None:
             st.success(f"Continuing {run.run_id}: training to step {int(steps):,}.")
 
 
+# What a branch may change, in the order the form shows them (every other setting stays the parent's;
+# engine.BRANCH_FIXED are those a checkpoint fixes). The total steps comes first, on its own.
+BRANCH_KNOBS = ("g_learning_rate", "d_learning_rate", "beta_1", "beta_2", "d_updates", "gp_weight", "ema", "seed")
+
+
+def branch_ui(info: RunInfo, registry: RunRegistry) -> None:
+    """Start a new run from any saved checkpoint of this one, with other settings."""
+    run, config = info.run_dir, info.config
+    saved = [step for step, _ in run.checkpoints()]
+    if config is None or not saved:
+        st.caption("Nothing to branch from: no checkpoint." if config is not None else "No readable config.")
+        return
+    key = f"branch_{run.run_id}"
+    step = st.select_slider(
+        "From the checkpoint at step", saved, value=saved[-1], key=f"{key}_step", format_func=lambda s: f"{s:,}"
+    )
+    steps = st.number_input(
+        "Train until step",
+        min_value=step + 1,
+        max_value=10_000_000,
+        value=step + config.steps,
+        key=f"{key}_steps_{step}",  # another checkpoint: another default
+    )
+    changes = {"steps": int(steps)}
+    names = [n for n in BRANCH_KNOBS if (n != "gp_weight" or config.loss == "wgan-gp") and (n != "ema" or config.ema)]
+    for left, right in zip(names[::2], [*names[1::2], None]):
+        columns = st.columns(2)
+        for column, name in zip(columns, (left, right)):
+            if name is None:
+                continue
+            value = getattr(config, name)
+            with column:
+                if isinstance(value, int):
+                    changes[name] = st.number_input(name, value=value, min_value=0, step=1, key=f"{key}_{name}")
+                else:
+                    changes[name] = st.number_input(name, value=float(value), format="%g", key=f"{key}_{name}")
+    st.caption(
+        "The networks, data, loss family and grid stay the parent's (the checkpoint fixes them); the branch "
+        "starts from exactly its weights at that step and records where it came from."
+    )
+    if st.button("Start the branch", key=f"{key}_start", type="primary", icon=":material/call_split:"):
+        changed = {k: v for k, v in changes.items() if k == "steps" or v != getattr(config, k)}
+        try:
+            registry.branch(run.path, step, **changed)
+        except RunActiveError as e:
+            st.error(f"Cannot branch: {e}")
+            return
+        except (RunError, ConfigError, OSError) as e:
+            st.error(f"Cannot branch {run.run_id}: {e}")
+            return
+        try:
+            st.switch_page("pages/train.py")
+        except StreamlitAPIException:  # started without the dashboard: say so here instead
+            st.success(f"Branched {run.run_id} at step {step:,}.")
+
+
 def delete_ui(run: RunDir, active_here: bool) -> None:
     """Delete the folder after an explicit confirmation; never the active run."""
     if active_here:
@@ -241,7 +297,7 @@ def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
     run = info.run_dir
     has_generator = run.generator_path.exists()
     drawable = has_generator or info.checkpoint_step is not None
-    explore, generator, metrics, synthetic, train_on, delete = st.columns(6)
+    explore, generator, metrics, synthetic, train_on, branch, delete = st.columns(7)
     if explore.button(
         "Open in explorer",
         key=f"open_{run.run_id}",
@@ -263,7 +319,7 @@ def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
         if has_generator
         else "No generator.keras: the run has not ended yet.",
     )
-    records = run.read_metrics()
+    records = [r for r in run.read_metrics() if "event" not in r]  # changes of settings are not metrics
     metrics.download_button(
         "metrics.csv",
         data=metrics_csv(records) if records else "",
@@ -288,13 +344,58 @@ def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
         help="Continue training from the latest checkpoint, in the same folder",
     ):
         continue_ui(info, registry)
+    with branch.popover(
+        "Branch…",
+        icon=":material/call_split:",
+        disabled=info.checkpoint_step is None,
+        help="A new run from any saved checkpoint of this one, with other settings",
+    ):
+        branch_ui(info, registry)
     with delete.popover("Delete…", icon=":material/delete:"):
         delete_ui(run, active_here)
 
 
-def run_card(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
+def families(infos: list[RunInfo]) -> list[tuple[RunInfo, int]]:
+    """The runs in family order, each with its depth: a run, then its branches (newest first) under it,
+    theirs under them. A branch whose parent is gone from the folder stands on its own."""
+    ids = {info.run_dir.run_id for info in infos}
+    children: dict[str, list[RunInfo]] = {}
+    roots = []
+    for info in infos:
+        parent = (info.parent or {}).get("run")
+        if parent in ids and parent != info.run_dir.run_id:
+            children.setdefault(parent, []).append(info)
+        else:
+            roots.append(info)
+    ordered: list[tuple[RunInfo, int]] = []
+    seen: set[str] = set()
+
+    def visit(info: RunInfo, depth: int) -> None:
+        if info.run_dir.run_id in seen:  # a hand-edited parent.json could loop
+            return
+        seen.add(info.run_dir.run_id)
+        ordered.append((info, depth))
+        for child in children.get(info.run_dir.run_id, []):
+            visit(child, depth + 1)
+
+    for root in roots:
+        visit(root, 0)
+    ordered += [(info, 0) for info in infos if info.run_dir.run_id not in seen]  # only cycles are left
+    return ordered
+
+
+def run_card(info: RunInfo, registry: RunRegistry, active_here: bool, depth: int = 0) -> None:
+    if depth:  # a branch sits under its parent, indented by its depth
+        _, card = st.columns([0.04 * depth, 1 - 0.04 * depth])
+        with card:
+            run_card(info, registry, active_here)
+        return
     with st.container(border=True):
         st.subheader(info.run_dir.run_id, anchor=False)
+        if info.parent:
+            st.caption(
+                f":material/call_split: Branch of **{info.parent['run']}** at step {info.parent['step']:,}",
+            )
         picture, summary = st.columns([1, 2], gap="large")
         with picture:
             grid_ui(info)
@@ -318,8 +419,8 @@ def main() -> None:
     active_dir = active.snapshot().run_dir if active is not None else None
     active_path = Path(active_dir).resolve() if active_dir is not None else None
     st.caption(f"{len(infos)} run{'s' if len(infos) != 1 else ''} under `{folder}`, newest first.")
-    for info in infos:
-        run_card(info, registry, active_here=info.run_dir.path.resolve() == active_path)
+    for info, depth in families(infos):
+        run_card(info, registry, active_here=info.run_dir.path.resolve() == active_path, depth=depth)
 
 
 main()

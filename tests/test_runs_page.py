@@ -255,3 +255,25 @@ def test_a_synthetic_dataset_is_offered_and_drawn_when_asked_for(runs, deferred)
     # The same images as `python -m gan_core sample RUN --n 12 --out x.npz`: noise seed 0, the run's Sampler.
     expected, labels = export.synthetic_dataset(export.load_sampler(runs / RUN_ID), 12)
     assert labels is None and np.array_equal(drawn, expected) and drawn.std() > 0
+
+
+def test_a_branch_starts_from_the_chosen_checkpoint_and_is_shown_under_its_parent(runs, monkeypatch):
+    from gan_core.registry import RunRegistry
+
+    registry = RunRegistry()
+    monkeypatch.setattr(app.common, "get_registry", lambda: registry)
+    at = open_page()
+    at.select_slider(key=f"branch_{RUN_ID}_step").set_value(20).run()
+    assert at.number_input(key=f"branch_{RUN_ID}_steps_20").value == 60  # the step, then as many as the run had
+    at.number_input(key=f"branch_{RUN_ID}_g_learning_rate").set_value(0.003)
+    at.button(key=f"branch_{RUN_ID}_start").click().run()
+    assert not at.exception, at.exception
+    branch = registry.current()
+    assert branch.wait(120) == Status.FINISHED, branch.snapshot().error
+    snap = branch.snapshot()
+    assert snap.parent == {"run": RUN_ID, "step": 20} and snap.step == 60
+    assert snap.config.g_learning_rate == 0.003 and snap.config.preset == "tiny"
+
+    at = open_page()  # the family: the parent first, its branch under it, though the branch is newer
+    assert [h.value for h in at.subheader] == [RUN_ID, snap.run_id]
+    assert f":material/call_split: Branch of **{RUN_ID}** at step 20" in [c.value for c in at.caption]
