@@ -2,6 +2,7 @@
 
     python -m gan_core train [--preset NAME --dataset NAME --loss NAME --steps N --max-seconds S ...] [--out runs]
     python -m gan_core train --continue RUN_DIR [--steps N] [--precision P]
+    python -m gan_core train --branch RUN_DIR [--at STEP] [--g-learning-rate X ...]
     python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 64 [--class K] --out grid.png|samples.npy
     python -m gan_core sample RUN_DIR_OR_KERAS_FILE --n 10000 [--class K] --out synthetic.npz
     python -m gan_core score RUN_DIR_OR_KERAS_FILE [--n 1000] | score --real
@@ -66,13 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
             metavar=("|".join(choices) if choices else field.name.upper()) if kind is not bool else "true|false",
             help=help_text,
         )
-    train.add_argument("--out", default="runs", help="folder that holds run folders (default: runs)")
+    train.add_argument("--out", help="folder that holds run folders (default: runs; for --branch, the parent's folder)")
     train.add_argument(
         "--continue",
         dest="continue_from",
         metavar="RUN_DIR",
         help="train this run further from its latest checkpoint, in its folder (--steps sets a new total)",
     )
+    train.add_argument(
+        "--branch",
+        dest="branch_from",
+        metavar="RUN_DIR",
+        help="start a new run (under --out) from this run's checkpoint at --at, with the flags given changed "
+        "(not those a checkpoint fixes: preset, dataset, latent size, conditional, loss, grid size)",
+    )
+    train.add_argument("--at", type=int, metavar="STEP", help="with --branch: the checkpoint's step (default: latest)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sample = commands.add_parser("sample", help="draw images from a trained generator")
@@ -132,8 +141,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             run = TrainingRun.continue_from(
                 args.continue_from, steps=overrides.get("steps"), precision=overrides.get("precision")
             )
+        elif args.branch_from:
+            run = TrainingRun.branch_from(args.branch_from, args.at, args.out, **overrides)  # out None: beside it
         else:
-            run = TrainingRun(TrainConfig(**overrides), runs_dir=args.out)
+            run = TrainingRun(TrainConfig(**overrides), runs_dir=args.out or "runs")
     except (ConfigError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

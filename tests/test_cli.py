@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -202,3 +203,18 @@ def test_presets_datasets_and_losses_are_listed_with_descriptions():
     lines = losses.stdout.splitlines()
     assert lines[0] == "bce (default)" and "wgan-gp" in lines
     assert "Wasserstein with gradient penalty" in lines[lines.index("wgan-gp") + 1]
+
+
+def test_branch_starts_a_new_run_beside_its_parent_from_the_chosen_checkpoint(finished_run, tmp_path):
+    parent = tmp_path / "runs" / "parent"
+    shutil.copytree(finished_run.snapshot().run_dir, parent)
+    done = cli("train", "--branch", str(parent), "--at", "20", "--steps", "30", "--d-learning-rate", "0.001", "--quiet")
+    assert done.returncode == 0, done.stderr
+    branch = Path(done.stdout.strip().splitlines()[-1])
+    assert branch.parent == parent.parent and branch != parent
+    assert json.loads((branch / "parent.json").read_text()) == {"run": "parent", "step": 20}
+    assert json.loads((branch / "config.json").read_text())["d_learning_rate"] == 0.001
+    assert "finished at step 30" in done.stderr
+
+    fixed = cli("train", "--branch", str(parent), "--latent-dim", "8", "--steps", "90", "--quiet")
+    assert fixed.returncode == 2 and "latent_dim cannot change in a branch" in fixed.stderr
