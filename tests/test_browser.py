@@ -1,4 +1,5 @@
-"""The app in a real browser: start a run, watch it learn, change its learning rate, stop it, explore the generator."""
+"""The app in a real browser: start a run, watch it learn, change its learning rate, stop it, explore the
+generator; compare two runs."""
 
 import shutil
 
@@ -61,5 +62,24 @@ def test_a_deep_link_on_a_fresh_server_opens_the_page_inside_the_app(finished_ru
         wait_until(lambda: image_src(page, "(slerp)"), 120, what="the explorer's image at t")
         # The app's own navigation (dashboard.py's st.navigation), not one page per file in pages/.
         links = page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
-        assert [link.split()[-1] for link in links] == ["Train", "Explore", "Runs"], links
+        assert [link.split()[-1] for link in links] == ["Train", "Explore", "Runs", "Compare"], links
         assert "explore" in page.url and run_id in page.get_by_role("combobox").first.inner_text() + page.content()
+
+
+def test_compare_two_runs_in_chromium(finished_run, tmp_path):
+    source = finished_run.snapshot().run_dir
+    for run_id in ("20000101-000000-a", "20000101-000000-b"):
+        shutil.copytree(source, tmp_path / run_id)
+    with studio_server(tmp_path) as server, chromium_page() as page:
+        page.goto(f"{server.url}/compare?runs=20000101-000000-a,20000101-000000-b")
+        captions = page.get_by_test_id("stMainBlockContainer").get_by_text
+        wait_until(lambda: captions("step 40", exact=True).count() == 2, 120, what="both runs' grids at step 40")
+        charts = page.locator(".js-plotly-plot")
+        wait_until(lambda: charts.count() >= 2, 60, what="the overlaid curves")
+        assert charts.first.locator(".scatterlayer .trace").count() == 2  # one line per run
+
+        # One slider moves both grids.
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        page.keyboard.press("ArrowLeft")
+        wait_until(lambda: captions("step 30", exact=True).count() == 2, 60, what="both grids at step 30")
