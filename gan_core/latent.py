@@ -145,6 +145,12 @@ class Sampler:
             )
         return self._batched(noise, labels)
 
+    def draw(self, noise, labels=None):
+        """The generator on tensors, for code that differentiates through it (projection, inside a
+        tf.function or a GradientTape): float32 images of (N, latent_dim) noise, classes (N,) int32
+        for a conditional generator. Unchecked and unbatched: `__call__` is the way for arrays."""
+        return self._call(noise, labels) if self.conditional else self._call(noise)
+
     def balanced_labels(self, n: int) -> np.ndarray | None:
         """0, 1, ..., K-1, 0, 1, ...: n labels covering the classes evenly (None if unconditional)."""
         return np.arange(n, dtype="int32") % self.num_classes if self.conditional else None

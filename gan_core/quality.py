@@ -39,6 +39,7 @@ FEATURES = 128  # width of the penultimate layer, the space FD-digits is measure
 IMAGE_SHAPE = (28, 28, 1)
 REAL_DATASET = "mnist-sample"  # the reference digits: bundled, so scoring works offline
 DIGIT_DATASETS = ("mnist-sample", "mnist")
+NOT_DIGITS = {"fashion-mnist": "clothes", "cifar10": "colour photographs of animals and vehicles"}  # built-in
 WEIGHTS_PATH = Path(__file__).parent / "assets" / "digit_classifier.weights.h5"
 BATCH = 500  # images per classifier/generator call: big enough to amortise the call, small in memory
 
@@ -84,6 +85,7 @@ class DigitClassifier:
 
         self.model = model
         both = keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
+        self._both = both
 
         # One traced function for every batch size: no retracing, no model.predict overhead.
         @tf.function(input_signature=[tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32)])
@@ -107,6 +109,10 @@ class DigitClassifier:
     def features(self, images) -> np.ndarray:
         """(N, 128) penultimate-layer activations."""
         return self.features_and_probabilities(images)[0]
+
+    def feature_tensors(self, images):
+        """(N, 128) features of a tensor of images, differentiable: for use inside a tf.function (projection)."""
+        return self._both(images, training=False)[0]
 
     def probabilities(self, images) -> np.ndarray:
         """(N, 10) class probabilities p(y|x)."""
@@ -311,8 +317,8 @@ def applies_to(dataset: str, image_shape) -> tuple[bool, str]:
     """(True, "") when the digit figures mean something for this dataset, else (False, why not)."""
     shape = tuple(int(s) for s in image_shape)
     lead = "The digit classifier only judges 28x28 handwritten digits"
-    if dataset == "fashion-mnist":
-        return False, f"{lead}; fashion-mnist images are clothes, so FD-digits would be meaningless here."
+    if dataset in NOT_DIGITS:
+        return False, f"{lead}; {dataset} images are {NOT_DIGITS[dataset]}, so FD-digits would be meaningless here."
     if dataset not in DIGIT_DATASETS:
         return False, f"{lead}; images from {dataset!r} may be anything, so FD-digits would be meaningless here."
     if shape != IMAGE_SHAPE:

@@ -7,6 +7,9 @@ generator call live in gan_core.explorer. `?run=<run-id>` opens a run directly (
 A conditional generator draws every picture as a class: one chosen class for the walk between two
 seeds, the sliders and the plane; or the walk goes between two classes with the same noise, and
 the sliders and the plane then pass through that mix of the two classes at t.
+
+"Find a digit" searches the latent space for a drawn or uploaded digit (gan_core.projection); the
+noise found can then stand in for A's or B's seed, or be the centre of the per-dimension sliders.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import streamlit as st
 from app import uploads
 from app.common import get_registry, runs_dir, within_app_navigation
 from gan_core import explorer as ex
-from gan_core import quality
+from gan_core import projection, quality
 from gan_core.data import DatasetError, load_images
 from gan_core.explorer import DIRECTION_KINDS, Explorer, RealNeighbours
 from gan_core.latent import walk
@@ -33,6 +36,9 @@ CANDIDATES = 16
 MAX_SEED = 2**31 - 1
 # Target sizes in screen pixels; images are enlarged by whole numbers so digits stay crisp.
 BIG_PX, THUMB_PX, SMALL_PX = 336, 112, 84
+FIND_SOURCES = {"draw": "draw it", "upload": "upload a picture"}
+CANVAS_PX = 280
+FOUND, SLIDER_CENTRE = "found_digit", "slider_centre"  # session state: the last search, the sliders' centre
 
 
 # ------------------------------------------------------------------ the generator
@@ -148,8 +154,18 @@ def show(
 
 
 # ------------------------------------------------------------------ from A to B
+def found_key(seed_key: str) -> str:
+    """Where an endpoint keeps a found digit's noise, which stands in for its seed: seed_a -> found_a."""
+    return "found_" + seed_key.removeprefix("seed_")
+
+
+def _forget_found(seed_key: str) -> None:
+    st.session_state.pop(found_key(seed_key), None)  # a seed chosen again is the endpoint again
+
+
 def _random_seed(key: str) -> None:
     st.session_state[key] = random.randrange(1_000_000)
+    _forget_found(key)
 
 
 def _pick_candidate(pill_key: str, seed_key: str, seeds: list[int]) -> None:
@@ -157,12 +173,13 @@ def _pick_candidate(pill_key: str, seed_key: str, seeds: list[int]) -> None:
     if index is not None:
         st.session_state[seed_key] = seeds[index]
         st.session_state[pill_key] = None  # a pick is an action, not a lasting selection
+        _forget_found(seed_key)
 
 
 def seed_ui(name: str, key: str, default_seed: int, label: str, help: str | None = None) -> int:
     """A seed input and its random button; returns the seed."""
     st.session_state.setdefault(key, default_seed)  # in session state: the buttons and the candidates set it
-    seed = st.number_input(label, 0, MAX_SEED, step=1, key=key, help=help)
+    seed = st.number_input(label, 0, MAX_SEED, step=1, key=key, help=help, on_change=_forget_found, args=(key,))
     st.button(
         f"Random {name}", key=f"random_{name.lower()}", icon=":material/casino:", on_click=_random_seed, args=(key,)
     )
@@ -170,10 +187,15 @@ def seed_ui(name: str, key: str, default_seed: int, label: str, help: str | None
 
 
 def endpoint_ui(name: str, explorer: Explorer, default_seed: int, labels=None) -> np.ndarray:
-    """Seed input, random button and thumbnail of one endpoint; returns its latent vector."""
-    seed = seed_ui(name, f"seed_{name.lower()}", default_seed, f"Seed {name}")
-    z = explorer.noise(seed)
-    show(explorer, explorer.generate(z, labels), THUMB_PX, caption=name)
+    """Seed input, random button and thumbnail of one endpoint; returns its latent vector: the seed's noise,
+    or a found digit's (section "Find a digit") until a seed is chosen again."""
+    key = f"seed_{name.lower()}"
+    seed = seed_ui(name, key, default_seed, f"Seed {name}")
+    found = st.session_state.get(found_key(key))
+    z = explorer.noise(seed) if found is None else found
+    show(
+        explorer, explorer.generate(z, labels), THUMB_PX, caption=name if found is None else f"{name}: the found digit"
+    )
     return z
 
 
@@ -244,7 +266,10 @@ def interpolation_ui(explorer: Explorer, labels=None) -> tuple[np.ndarray, int |
     images = explorer.generate(walk(a, b, frames, method), labels)
     show(explorer, images, SMALL_PX, ncols=frames, caption=f"{frames} frames from A to B ({method})")
     of_class = "" if labels is None else f"-class{labels}"
-    gif_ui(explorer, images, f"walk-{st.session_state.seed_a}-{st.session_state.seed_b}-{method}{of_class}.gif")
+    ends = [
+        "found" if st.session_state.get(found_key(k)) is not None else st.session_state[k] for k in ("seed_a", "seed_b")
+    ]
+    gif_ui(explorer, images, f"walk-{ends[0]}-{ends[1]}-{method}{of_class}.gif")
     with st.expander("Pick A or B from candidates"):
         candidates_ui(explorer, labels, {"A": "seed_a", "B": "seed_b"})
     return z_t, labels
@@ -367,8 +392,10 @@ def _reset_offsets(keys: list[str]) -> None:
 
 @st.fragment
 def dimensions_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
-    """Sliders that move the point at t along single latent dimensions."""
+    """Sliders that move the point at t (or a found digit, section "Find a digit") along single latent dimensions."""
     d = explorer.latent_dim
+    found = st.session_state.get(SLIDER_CENTRE)
+    centre, at = (z_t, "the point at t") if found is None else (found, "the found digit")
     controls, shown = st.columns([1.4, 1], gap="large")
     with controls:
         dims = st.multiselect(
@@ -379,18 +406,26 @@ def dimensions_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
             st.session_state.setdefault(key, 0.0)
         offsets = [st.slider(f"dimension {dim}", -3.0, 3.0, step=0.1, key=key) for dim, key in zip(dims, keys)]
         if dims:
-            st.caption("Values at t: " + ", ".join(f"{dim}: {z_t[dim]:+.2f}" for dim in dims))
+            st.caption(f"Values at {at}: " + ", ".join(f"{dim}: {centre[dim]:+.2f}" for dim in dims))
             st.button(
-                "Back to the point at t",
+                f"Back to {at}",
                 key="reset_offsets",
                 on_click=_reset_offsets,
                 args=(keys,),
                 icon=":material/undo:",
             )
+        if found is not None:
+            st.button(
+                "Centre on the point at t again",
+                key="centre_at_t",
+                on_click=lambda: st.session_state.pop(SLIDER_CENTRE, None),
+                icon=":material/center_focus_strong:",
+            )
     with shown:
-        z = ex.nudge(z_t, dims, offsets)
+        z = ex.nudge(centre, dims, offsets)
         moved = ", ".join(f"{dim} {o:+.1f}" for dim, o in zip(dims, offsets) if o) or "none"
-        show(explorer, explorer.generate(z, labels), BIG_PX, caption=f"offsets: {moved}")
+        of_found = "" if found is None else " · centre: the found digit"
+        show(explorer, explorer.generate(z, labels), BIG_PX, caption=f"offsets: {moved}{of_found}")
 
 
 def plane_directions_ui(explorer: Explorer) -> tuple[np.ndarray, str, str] | None:
@@ -441,6 +476,145 @@ def plane_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
         show(explorer, images, SMALL_PX, ncols=steps, caption=f"→ {across} · ↓ {down} · centre: the point at t")
 
 
+# ------------------------------------------------------------------ find a digit
+def canvas_picture() -> np.ndarray | None:
+    """The canvas's RGBA pixels, or None where the drawing component is not installed (the upload still works)."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except ImportError:
+        st.info("Drawing needs the streamlit-drawable-canvas package (requirements.txt); upload a picture instead.")
+        return None
+    st.caption("Draw one digit, large, in the middle: white on black, as MNIST's digits are.")
+    drawn = st_canvas(
+        stroke_width=CANVAS_PX // 12,  # about MNIST's stroke once the digit is fitted into 20x20 pixels
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        width=CANVAS_PX,
+        height=CANVAS_PX,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key="digit_canvas",
+    )
+    return drawn.image_data
+
+
+def target_ui() -> np.ndarray | None:
+    """The digit to find, from the canvas or an upload, as a 28x28x1 image in [-1, 1]; None until there is one."""
+    source = st.radio("Digit", list(FIND_SOURCES), format_func=FIND_SOURCES.get, key="find_source", horizontal=True)
+    if source == "draw":
+        pixels = canvas_picture()
+        if pixels is None:  # nothing drawn yet, or no canvas
+            return None
+        try:
+            return projection.digit_from_picture(pixels)
+        except projection.ProjectionError:  # an empty (or wiped) canvas: nothing to find yet
+            return None
+    uploaded = st.file_uploader(
+        "A picture of one digit (PNG or JPEG; light on dark or dark on light)",
+        type=["png", "jpg", "jpeg"],
+        key="digit_upload",
+    )
+    if uploaded is None:
+        return None
+    try:
+        return projection.digit_from_upload(uploaded.getvalue())
+    except projection.ProjectionError as e:
+        st.error(f"The picture was not used: {e}.")
+        return None
+
+
+def _use_found(target: str) -> None:
+    """Make the found digit's noise endpoint A or B, or the sliders' centre (and draw it in its class)."""
+    found = st.session_state[FOUND]["result"]
+    if target == "centre":
+        st.session_state[SLIDER_CENTRE] = found.noise
+    else:
+        st.session_state[found_key(f"seed_{target}")] = found.noise
+    if found.label is not None:  # a conditional generator: the noise is found for one class, so draw in that class
+        st.session_state.walk = "seeds"
+        st.session_state.draw_class = found.label
+
+
+def find_ui(explorer: Explorer) -> None:
+    """Draw or upload a digit; search the latent space for it; use what was found as A, B or the sliders' centre."""
+    if explorer.image_shape != quality.IMAGE_SHAPE:
+        st.info("Finding a drawn digit needs a generator of 28x28 greyscale digits.")
+        return
+    scale = ex.scale_for(28, THUMB_PX)
+    left, right = st.columns([1.3, 1], gap="large")
+    with left:
+        target = target_ui()
+    with right:
+        label = None
+        if explorer.conditional:
+            label = st.selectbox(
+                "Class to search",
+                [None, *range(explorer.num_classes)],
+                format_func=lambda c: "any (the starts are spread over the classes)" if c is None else str(c),
+                key="find_class",
+            )
+        if target is not None:  # explicit widths: an image in a list is stretched to its caption's width
+            st.image(ex.picture_png(target[None], scale), caption="searched", width=THUMB_PX, output_format="PNG")
+        clicked = st.button(
+            "Find this digit",
+            key="find_digit",
+            type="primary",
+            icon=":material/search:",
+            disabled=target is None,
+            help=f"Gradient descent on the noise from {projection.STARTS} random starts at once, "
+            f"{projection.STEPS} steps, on pixels and the digit classifier's features: about a second.",
+        )
+        if clicked and target is not None:
+            with st.spinner("Preparing the search (once per generator)…"):
+                projector = projection.projector_for(explorer.sampler)
+            bar = st.progress(0.0, text="Searching the latent space…")
+
+            def progress(step: int, distance: float, _image: np.ndarray) -> None:
+                bar.progress(
+                    step / projection.STEPS, text=f"step {step} of {projection.STEPS}: distance {distance:.2f}"
+                )
+
+            result = projector.project(target, label, progress=progress)
+            bar.empty()
+            # A found digit is a few hundred numbers, this session's alone: it lives in session state.
+            st.session_state[FOUND] = {"target": target, "result": result}
+        found = st.session_state.get(FOUND)
+        if found is None:
+            return
+        result = found["result"]
+        st.image(
+            [ex.picture_png(found["target"][None], scale), ex.picture_png(result.image[None], scale)],
+            caption=["drawn", "found"],
+            width=THUMB_PX,
+            output_format="PNG",
+        )
+        of_class = "" if result.label is None else f" · class {result.label}"
+        st.markdown(f"Distance **{result.distance:.2f}** · found in {result.seconds:.1f} s{of_class}")
+        st.caption(
+            "Euclidean, over the pixels of [-1, 1] images, as the nearest real images above: 0 is the drawing "
+            f"itself. The best of {result.starts} starts after {result.steps} steps."
+        )
+        st.button("Use as A", key="found_to_a", icon=":material/start:", on_click=_use_found, args=("a",))
+        st.button("Use as B", key="found_to_b", icon=":material/flag:", on_click=_use_found, args=("b",))
+        st.button(
+            "Centre the sliders on it",
+            key="found_to_centre",
+            icon=":material/tune:",
+            on_click=_use_found,
+            args=("centre",),
+        )
+
+
+def forget_other_generators(explorer: Explorer, name: str) -> None:
+    """A found noise belongs to the generator it was found for: drop it when another generator is chosen
+    (two uploads may share a name, so the loaded generator itself is part of the key)."""
+    generator = f"{name}|{id(explorer)}"
+    if st.session_state.get("found_for") != generator:
+        for key in (FOUND, SLIDER_CENTRE, "found_a", "found_b"):
+            st.session_state.pop(key, None)
+        st.session_state.found_for = generator
+
+
 # ------------------------------------------------------------------ the page
 def main() -> None:
     within_app_navigation()
@@ -449,6 +623,7 @@ def main() -> None:
     if loaded is None:
         return
     explorer, name = loaded
+    forget_other_generators(explorer, name)
     h, w, c = explorer.image_shape
     classes = f" · conditional, {explorer.num_classes} classes" if explorer.conditional else ""
     st.caption(f"**{name}** · latent_dim {explorer.latent_dim} · images {h}×{w}{'' if c == 1 else ' colour'}{classes}")
@@ -461,6 +636,8 @@ def main() -> None:
     dimensions_ui(explorer, z_t, labels_t)
     st.header("A plane through the point at t", divider="gray")
     plane_ui(explorer, z_t, labels_t)
+    st.header("Find a digit", divider="gray")
+    find_ui(explorer)
 
 
 main()

@@ -1,5 +1,5 @@
-"""AppTest of pages/explore.py over real tiny runs: the picker, the walk from A to B, the sliders, the plane, uploads;
-for a conditional run the class picker and the walk between two classes.
+"""AppTest of pages/explore.py over real tiny runs: the picker, the walk from A to B, the sliders, the plane, uploads,
+finding an uploaded digit; for a conditional run the class picker and the walk between two classes.
 
 AppTest shows an st.image only as a URL, so the `media` fixture keeps the bytes behind every URL
 and the tests decode the pictures the page really sent.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,10 +22,11 @@ from streamlit.testing.v1 import AppTest
 
 import app.common
 from gan_core import explorer as ex
+from gan_core import projection
 from gan_core.config import TrainConfig
 from gan_core.data import load_images
 from gan_core.engine import Snapshot, Status, TrainingRun
-from gan_core.latent import to_uint8
+from gan_core.latent import png_bytes, to_uint8
 from gan_core.quality import load_classifier
 from gan_core.runs import load_generator
 from tests.conftest import tiny_config
@@ -97,6 +99,7 @@ def test_the_page_opens_the_run_and_draws_every_section(page, run_path):
         "From A to B",
         "One dimension at a time",
         "A plane through the point at t",
+        "Find a digit",
     ]
     for caption in ("A", "B", "t = 0.50 (slerp)", "8 frames from A to B", "offsets: none", "→ dimension 0"):
         image(page, caption)
@@ -301,6 +304,81 @@ def test_other_images_get_pixel_neighbours_only_and_a_copy_shows_as_zero(
     assert "need 28x28 handwritten digits" in "\n".join(i.value for i in at.info)
 
 
+# ------------------------------------------------------------------ find a digit
+def upload_digit(at, data: bytes, name: str = "digit.png") -> None:
+    at.radio(key="find_source").set_value("upload").run()
+    assert not at.exception, at.exception
+    at.file_uploader(key="digit_upload").set_value((name, data, "image/png")).run()
+    assert not at.exception, at.exception
+
+
+def test_an_uploaded_digit_is_found_and_becomes_an_endpoint_and_the_sliders_centre(page, media, reference):
+    real = load_images("mnist-sample")[7]  # a real digit as a person's PNG: 28x28 grey, white on black
+    data = png_bytes(to_uint8(real)[..., 0])
+    upload_digit(page, data)
+    assert page.button(key="find_digit").disabled is False
+    shown_target = shrink(picture(page, media, "searched"))
+    assert_same_digit(shown_target, to_uint8(projection.digit_from_upload(data))[..., 0])
+
+    page.button(key="find_digit").click().run()
+    assert not page.exception, page.exception
+    found = page.session_state["found_digit"]["result"]
+    assert image(page, "drawn").captions == ["drawn", "found"]
+    assert f"Distance **{found.distance:.2f}** · found in {found.seconds:.1f} s" in [m.value for m in page.markdown]
+    drawn_png, found_png = image(page, "drawn").value
+    drawn = shrink(np.asarray(Image.open(io.BytesIO(media(drawn_png)))))
+    found_shown = shrink(np.asarray(Image.open(io.BytesIO(media(found_png)))))
+    # The image shown is the generator's image of the noise found, and the distance is to the drawing shown.
+    assert_same_digit(found_shown, expected(reference, found.noise))
+    target = projection.digit_from_upload(data)
+    assert found.distance == pytest.approx(np.sqrt(np.sum((reference.generate(found.noise)[0] - target) ** 2)), 1e-4)
+    assert_same_digit(drawn, to_uint8(target)[..., 0])
+    # The search did better than the seeds already on the page.
+    for seed in (0, 1):
+        assert found.distance < np.sqrt(np.sum((reference.generate(ex.seed_noise(seed, 100))[0] - target) ** 2))
+
+    page.button(key="found_to_a").click().run()
+    assert not page.exception, page.exception
+    assert_same_digit(shrink(picture(page, media, "A: the found digit")), found_shown)
+    page.slider(key="t").set_value(0.0).run()
+    assert_same_digit(shrink(picture(page, media, "t = 0.00")), found_shown)  # the walk starts at the found digit
+    assert image(page, "B").captions == ["B"]  # B is still its seed
+
+    page.button(key="found_to_centre").click().run()
+    assert not page.exception, page.exception
+    assert_same_digit(shrink(picture(page, media, "offsets: none · centre: the found digit")), found_shown)
+    page.slider(key="offset_100_2").set_value(3.0).run()
+    moved = shrink(picture(page, media, "offsets: 2 +3.0 · centre: the found digit"))
+    assert_same_digit(moved, expected(reference, ex.nudge(found.noise, [2], [3.0])))
+    page.button(key="centre_at_t").click().run()
+    page.button(key="reset_offsets").click().run()
+    assert np.array_equal(picture(page, media, "offsets: none"), picture(page, media, "t = 0.00"))
+
+    page.number_input(key="seed_a").set_value(5).run()  # choosing a seed makes the seed the endpoint again
+    assert image(page, "A").captions == ["A"]
+    assert_same_digit(shrink(picture(page, media, "A")), expected(reference, ex.seed_noise(5, 100)))
+
+
+def test_a_bad_upload_is_refused_with_a_message(page):
+    upload_digit(page, b"not a picture at all", "digit.png")
+    assert "The picture was not used: the file is not a PNG or JPEG image" in page.error[0].value
+    assert page.button(key="find_digit").disabled
+    upload_digit(page, png_bytes(np.zeros((40, 40), "uint8")), "blank.png")
+    assert "the drawing is empty" in page.error[0].value
+
+
+def test_the_upload_works_without_the_drawing_component(run_path, monkeypatch, media):
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", None)  # import fails, as when not installed
+    at = open_page(run_path.parent, monkeypatch)
+    assert any("streamlit-drawable-canvas" in i.value for i in at.info)
+    assert at.button(key="find_digit").disabled
+    upload_digit(at, png_bytes(to_uint8(load_images("mnist-sample")[3])[..., 0]))
+    at.button(key="find_digit").click().run()
+    assert not at.exception, at.exception
+    assert image(at, "drawn").captions == ["drawn", "found"]
+    assert any(m.value.startswith("Distance **") for m in at.markdown)
+
+
 # ------------------------------------------------------------------ a conditional generator
 @pytest.fixture(scope="module")
 def conditional_path(tmp_path_factory):
@@ -382,3 +460,18 @@ def test_the_walk_between_two_classes_keeps_the_noise(conditional_page, media, c
     ]
     assert_same_digit(frames[0], expected(conditional_reference, z, 2))
     assert_same_digit(frames[1], expected(conditional_reference, z, 7))
+
+
+def test_a_conditional_generator_finds_the_digit_in_the_chosen_class(conditional_page, media, conditional_reference):
+    at = conditional_page
+    upload_digit(at, png_bytes(to_uint8(load_images("mnist-sample")[7])[..., 0]))
+    at.selectbox(key="find_class").set_value(3)
+    at.button(key="find_digit").click().run()
+    assert not at.exception, at.exception
+    found = at.session_state["found_digit"]["result"]
+    assert found.label == 3 and "· class 3" in "\n".join(m.value for m in at.markdown)
+    at.radio(key="walk").set_value("classes").run()
+    at.button(key="found_to_a").click().run()  # the noise was found for class 3: A is drawn as class 3
+    assert not at.exception, at.exception
+    assert at.radio(key="walk").value == "seeds" and at.selectbox(key="draw_class").value == 3
+    assert_same_digit(shrink(picture(at, media, "A: the found digit")), expected(conditional_reference, found.noise, 3))

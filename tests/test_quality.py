@@ -196,6 +196,11 @@ def test_applies_to():
         "The digit classifier only judges 28x28 handwritten digits; fashion-mnist images are clothes, "
         "so FD-digits would be meaningless here."
     )
+    ok, why = applies_to("cifar10", (32, 32, 3))
+    assert not ok and why == (
+        "The digit classifier only judges 28x28 handwritten digits; cifar10 images are colour photographs "
+        "of animals and vehicles, so FD-digits would be meaningless here."
+    )
     ok, why = applies_to("npz", (32, 32, 3))
     assert not ok and "'npz'" in why and why.endswith(".")
     ok, why = applies_to("mnist", (32, 32, 3))
