@@ -5,15 +5,19 @@ their own malloc arenas (up to 8 per core) and keeps what each arena once held: 
 and serves for an hour grew by tens of MB in steps until every arena had reached its own peak
 (README, "A long run with one viewer"). Two arenas are plenty for a server whose heavy work is
 TensorFlow's (which allocates through its own pools), and handing freed pages back to the system
-now and then keeps the peaks from staying resident.
+now and then keeps the peaks from staying resident. (Measured over an hour this did not keep the
+server flat: README, "A long run with one viewer".) `trace_if_asked` logs where Python's own memory
+grows, to tell a leak in Python from memory held below it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
 import time
+import tracemalloc
 
 ARENAS = 2  # malloc arenas for the whole process (glibc's default: 8 per core)
 TRIM_EVERY = 30.0  # seconds between returns of freed memory to the system
@@ -51,4 +55,34 @@ def trim(every: float = TRIM_EVERY) -> bool:
             return False
         _last_trim = now
     _LIBC.malloc_trim(0)
+    return True
+
+
+TRACE_ENV = "GAN_STUDIO_TRACEMALLOC"  # a file: the server logs where Python's memory grows (soak.py --trace)
+TRACE_EVERY = 60.0
+
+
+def trace_if_asked() -> bool:
+    """With $GAN_STUDIO_TRACEMALLOC set to a file, trace Python's allocations and append to that file, every
+    TRACE_EVERY seconds, the traced total and the ten source lines whose memory grew most since tracing
+    began: what tells a Python leak from memory the allocator or a C library keeps. Once per process."""
+    path = os.environ.get(TRACE_ENV)
+    if not path or tracemalloc.is_tracing():
+        return False
+    tracemalloc.start(10)
+    first, start = tracemalloc.take_snapshot(), time.monotonic()
+
+    def log() -> None:
+        while True:
+            time.sleep(TRACE_EVERY)
+            snapshot = tracemalloc.take_snapshot()
+            current, _ = tracemalloc.get_traced_memory()
+            top = snapshot.compare_to(first, "traceback")[:10]
+            with open(path, "a") as f:
+                f.write(f"minute {(time.monotonic() - start) / 60:.0f}: traced {current / 2**20:.1f} MiB\n")
+                for stat in top:
+                    frames = " <- ".join(f"{fr.filename.rsplit('/', 2)[-1]}:{fr.lineno}" for fr in stat.traceback[:4])
+                    f.write(f"  {stat.size_diff / 2**20:+.2f} MiB ({stat.count_diff:+,} blocks) {frames}\n")
+
+    threading.Thread(target=log, name="memory-trace", daemon=True).start()
     return True

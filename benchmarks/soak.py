@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -29,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.memory import TRACE_ENV  # noqa: E402
 from benchmarks.viewers import Viewer, metrics, resident_mb, start_run  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
 from gan_core.runs import KEEP_CHECKPOINTS  # noqa: E402
@@ -103,7 +105,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python benchmarks/soak.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the run (default %(default)s)")
     parser.add_argument("--warmup", type=float, default=2.0, help="minutes before memory is compared")
+    parser.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="trace the server's Python allocations (slower) and log where they grow to FILE once a minute",
+    )
     args = parser.parse_args()
+    if args.trace:
+        os.environ[TRACE_ENV] = str(Path(args.trace).resolve())
 
     runs = Path(tempfile.mkdtemp(prefix="gan-soak-"))
     try:
