@@ -15,6 +15,7 @@ on a machine that trains and serves at once, the viewers wait a little rather th
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import time
@@ -30,6 +31,11 @@ from app.common import enlarged_png
 from gan_core.engine import ACTIVE, Snapshot, Status, TrainingRun
 
 FRAME_AGE = 0.5  # seconds a frame is served as it is, however many viewers ask
+# Seconds between redraws of the charts while a run trains: each plotly chart a browser redraws costs
+# it about 60 ms of CPU on this machine, the largest part of what watching costs a laptop that also
+# trains (README, "A live view that costs little"). The step counter and the grid still follow every
+# frame; a change of status or of settings redraws the charts at once.
+CHART_AGE = 1.5
 BUILD_WAIT = 0.5  # seconds a viewer waits for the frame another viewer is building, before drawing the last one
 CHART_POINTS = 400  # points per line on a live chart: more than a 600-pixel chart can show apart
 GRID_SCALE = 3  # 28-pixel digits x3: readable from the back of a room
@@ -52,8 +58,10 @@ class Frame:
 class LiveView:
     """The latest `Frame` of the server's run; `frame(run)` is safe from every session's thread."""
 
-    def __init__(self, frame_age: float | None = None, points: int = CHART_POINTS):
+    def __init__(self, frame_age: float | None = None, points: int = CHART_POINTS, chart_age: float | None = None):
         self.frame_age = FRAME_AGE if frame_age is None else frame_age
+        self.chart_age = CHART_AGE if chart_age is None else chart_age
+        self._charts_made = -math.inf  # when the charts were last built
         self.points = points
         self._build = threading.Lock()
         self._run: TrainingRun | None = None
@@ -89,11 +97,19 @@ class LiveView:
         last = self._frame if self._keys else None
         history, quality = snap.history, snap.quality
         part_keys = {
-            "charts": (snap.config.loss, _data_key(history), len(snap.events)),
+            "charts": (snap.config.loss, _data_key(history), len(snap.events), snap.status),
             "quality": (_data_key(quality), len(snap.events)),
             "grid": snap.grid_step,
         }
         fresh = {part: last is None or self._keys.get(part) != key for part, key in part_keys.items()}
+        now = time.monotonic()
+        (loss, _, *marks), before = part_keys["charts"], self._keys.get("charts") or (None, None)
+        only_new_points = fresh["charts"] and last is not None and (before[0], *before[2:]) == (loss, *marks)
+        if only_new_points and now - self._charts_made < self.chart_age:  # they wait for the next redraw
+            fresh["charts"] = False
+            part_keys["charts"] = before
+        if fresh["charts"]:
+            self._charts_made = now
         self._keys = part_keys
         return Frame(
             snap=snap,

@@ -371,11 +371,11 @@ class EngineRun(Meter):
 
 
 # ------------------------------------------------------------------ d: the app, watched in a browser
-def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measurement]:
-    """The demo run started from the Train page of the app served by `streamlit run`, in windows
-    with the page open in headless chromium (polling once a second: row d; every 5 s: row d5) and
-    with the browser on about:blank, nobody watching (row d0, the engine alone in the same app),
-    taking turns.
+def measure_in_browser(s: Settings, rounds: int) -> dict[str, Measurement]:
+    """The demo run (the default preset, shown in the dense-bn column: the same networks) started from
+    the Train page of the app served by `streamlit run`, in windows with the page open in headless
+    chromium (polling once a second: row d; every 5 s: row d5) and with the browser on about:blank,
+    nobody watching (row d0, the engine alone in the same app), taking turns.
 
     Figures come from the run's metrics.jsonl (steps, and the engine's clock); CPU is the app
     server's, read from /proc. Each window starts 3 s after the page opens or closes."""
@@ -384,9 +384,7 @@ def measure_in_browser(preset: str, s: Settings, rounds: int) -> dict[str, Measu
 
     from tests.browser import app_button, chromium_page, studio_server, wait_until
 
-    demo = TrainConfig()  # what "Start a demo run" trains, whatever --batch-size says
-    if preset != demo.preset:
-        raise RuntimeError(f"row d starts the demo run, which trains {demo.preset!r}, not {preset!r}")
+    demo = TrainConfig().resolved()  # what "Start a demo run" trains (the default preset), whatever --batch-size says
     batch = demo.batch_size
     runs_dir = Path(tempfile.mkdtemp(prefix="gan-bench-app-"))
     settle = 3.0
@@ -764,7 +762,7 @@ def main(argv: Sequence[str] | None = None, rows: Sequence[Row] = ROWS) -> dict[
             f"over {args.seconds:g} s each ..."
         )
         settings = Settings(args.batch_size, args.seconds, args.warmup_steps)
-        for key, m in measure_in_browser("dense-bn", settings, args.rounds).items():
+        for key, m in measure_in_browser(settings, args.rounds).items():
             results[key, "dense-bn"] = m
     say(f"  all rows took {time.perf_counter() - t0:.0f} s\n")
     for line in report_lines(rows, args.presets, results):

@@ -84,7 +84,7 @@ def test_viewers_that_ask_together_for_an_old_frame_all_get_the_new_one():
 
 
 def test_an_old_frame_is_rebuilt_and_unchanged_parts_are_reused():
-    run, view = FakeRun(), LiveView(frame_age=0)
+    run, view = FakeRun(), LiveView(frame_age=0, chart_age=0)
     first = view.frame(run)
     second = view.frame(run)  # nothing changed but the time
     assert second is not first and run.snapshots == 2
@@ -98,6 +98,24 @@ def test_an_old_frame_is_rebuilt_and_unchanged_parts_are_reused():
 
     run.change(grids=((11, np.full((28, 28), 255, np.uint8)),))
     assert view.frame(run).grid_png != third.grid_png
+
+
+def test_charts_redraw_new_points_at_most_every_chart_age_but_changes_at_once():
+    run, view = FakeRun(), LiveView(frame_age=0, chart_age=0.2)
+    first = view.frame(run)
+    records = [{"step": s, "d_loss": 0.4, "g_loss": 1.1, "images_per_second": 950.0} for s in range(11)]
+    run.change(history=columns(records), step=11, grids=((11, np.full((28, 28), 255, np.uint8)),))
+    young = view.frame(run)
+    assert young.snap.step == 11 and young.grid_png != first.grid_png  # the step and the grid follow at once
+    assert young.charts is first.charts  # the new points wait for the next redraw of the charts
+    time.sleep(0.2)
+    assert list(view.frame(run).charts["losses"].data[0].x)[-1] == 10
+
+    run.change(events=({"step": 11, "event": "steer", "changes": {"g_learning_rate": 1e-4}},))
+    marked = view.frame(run)  # a change of settings: every chart shows its marker now
+    assert [s.x0 for s in marked.charts["losses"].layout.shapes] == [11]
+    run.change(status=Status.PAUSED)
+    assert view.frame(run).charts is not marked.charts
 
 
 def test_a_status_change_is_seen_at_once_by_every_viewer():

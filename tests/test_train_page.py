@@ -45,6 +45,7 @@ def runs(monkeypatch, tmp_path):
     Every rerun draws a new frame: sharing frames between viewers has its own tests (test_live.py)."""
     monkeypatch.setenv("GAN_STUDIO_RUNS", str(tmp_path))
     monkeypatch.setattr(app.live, "FRAME_AGE", 0.0)
+    monkeypatch.setattr(app.live, "CHART_AGE", 0.0)
     st.cache_resource.clear()
     yield tmp_path
     run = get_registry().current()
