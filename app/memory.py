@@ -81,7 +81,8 @@ def trace_if_asked() -> bool:
             with open(path, "a") as f:
                 f.write(f"minute {(time.monotonic() - start) / 60:.0f}: traced {current / 2**20:.1f} MiB\n")
                 for stat in top:
-                    frames = " <- ".join(f"{fr.filename.rsplit('/', 2)[-1]}:{fr.lineno}" for fr in stat.traceback[:4])
+                    recent = list(stat.traceback)[::-1][:4]  # tracemalloc lists the oldest frame first
+                    frames = " <- ".join(f"{fr.filename.rsplit('/', 2)[-1]}:{fr.lineno}" for fr in recent)
                     f.write(f"  {stat.size_diff / 2**20:+.2f} MiB ({stat.count_diff:+,} blocks) {frames}\n")
 
     threading.Thread(target=log, name="memory-trace", daemon=True).start()

@@ -1,7 +1,9 @@
 """Screenshots of each page of the real app, for the README: `python docs/screenshots.py`.
 
 Starts the app on a free port with its runs in a temporary folder, trains the demo run for a
-while in the browser, then saves docs/train.png, docs/explore.png and docs/runs.png.
+while in the browser (halving G's learning rate on the way, so the charts show a marker), then
+saves docs/train.png, docs/explore.png and docs/runs.png; branches the run from the Runs page,
+trains the branch a little and saves docs/compare.png of the two.
 """
 
 from __future__ import annotations
@@ -27,7 +29,17 @@ def main(argv: list[str] | None = None) -> int:
         page.goto(server.url)
         page.get_by_role("button", name="Start a demo run").click()
         wait_until(lambda: first_trace_path(page, "Losses"), 180, what="a loss curve")
-        time.sleep(args.train_seconds)
+        time.sleep(args.train_seconds / 2)
+        steer = page.get_by_test_id("stExpander").filter(has_text="Change settings while it trains")
+        steer.get_by_text("Change settings while it trains").click()
+        rate = steer.get_by_role("spinbutton", name="g_learning_rate")
+        rate.fill("0.0004")
+        rate.press("Tab")
+        steer.get_by_role("button", name="Apply").click()
+        steer.get_by_text("Change settings while it trains").click()  # folded again for the picture
+        time.sleep(args.train_seconds / 2)
+        page.mouse.wheel(0, -10_000)  # back to the top after the expander
+        time.sleep(1)
         page.screenshot(path=args.out / "train.png")
         print(args.out / "train.png")
 
@@ -44,6 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1)
         page.screenshot(path=args.out / "runs.png")
         print(args.out / "runs.png")
+
+        page.get_by_role("button", name="Branch…").first.click()
+        page.get_by_role("button", name="Start the branch").click()
+        wait_until(lambda: page.get_by_text("Change settings while it trains").count() > 0, 240, what="the branch")
+        time.sleep(args.train_seconds / 2)
+        page.mouse.wheel(0, -10_000)
+        app_button(page, "Stop").click()
+        wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 60, what="the stopped branch")
+        ids = ",".join(sorted(p.name for p in Path(runs).iterdir() if (p / "config.json").exists()))
+        page.goto(f"{server.url}/compare?runs={ids}")
+        wait_until(lambda: page.locator(".js-plotly-plot").count() >= 2, 90, what="the compared curves")
+        time.sleep(2)
+        page.screenshot(path=args.out / "compare.png", full_page=True)
+        print(args.out / "compare.png")
     return 0
 
 
