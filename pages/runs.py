@@ -299,7 +299,7 @@ def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
     drawable = has_generator or info.checkpoint_step is not None
     explore, generator, metrics, synthetic, train_on, branch, delete = st.columns(7)
     if explore.button(
-        "Open in explorer",
+        "Explore",
         key=f"open_{run.run_id}",
         icon=":material/explore:",
         disabled=not drawable,
@@ -331,7 +331,7 @@ def actions_ui(info: RunInfo, registry: RunRegistry, active_here: bool) -> None:
         on_click="ignore",
     )
     with synthetic.popover(
-        "Synthetic data…",
+        "Dataset…",
         icon=":material/dataset:",
         disabled=not drawable,
         help="N images drawn by this run's generator, as an .npz to train on again (data augmentation)",
