@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(not those a checkpoint fixes: preset, dataset, latent size, conditional, loss, grid size)",
     )
     train.add_argument("--at", type=int, metavar="STEP", help="with --branch: the checkpoint's step (default: latest)")
+    train.add_argument(
+        "--logical-cpus",
+        type=int,
+        metavar="N",
+        help="split the CPU into N logical devices first (for --strategy mirrored on a machine without GPUs)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sample = commands.add_parser("sample", help="draw images from a trained generator")
@@ -127,6 +133,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gan_core.runs import RunError
 
     overrides = {f.name: getattr(args, f.name) for f in knobs() if getattr(args, f.name) is not None}
+    if args.logical_cpus:
+        from gan_core.distribute import logical_cpus
+
+        logical_cpus(args.logical_cpus)
     try:
         if args.continue_from:
             fixed = sorted(set(overrides) - set(CONTINUE_SETTINGS))

@@ -11,6 +11,7 @@ DEFAULT_PRESET = "dense-bn-aug"
 DEFAULT_DATASET = "mnist-sample"
 DEFAULT_LOSS = "bce"
 PRECISIONS = ("float32", "mixed_bfloat16")
+STRATEGIES = ("auto", "mirrored")  # gan_core.distribute
 LOSS_NAMES = ("bce", "minimax", "lsgan", "hinge", "wgan-gp")  # losses.LOSSES, without importing TensorFlow here
 # Settings a run can change while it trains (TrainingRun.steer, GAN.steer); the others shape the step.
 STEERABLE = ("g_learning_rate", "d_learning_rate", "d_updates", "gp_weight", "ema")
@@ -89,6 +90,13 @@ class TrainConfig:
     )
     grid_size: int = _knob(64, "images in the sample grid", 1, 256)
     jit_compile: bool | None = _knob(None, "compile the training step with XLA (default: the preset's choice)")
+    strategy: str = _knob(
+        "auto",
+        "where the step runs: auto (TensorFlow's default device: one GPU if there is one, else the CPU) or "
+        "mirrored (tf.distribute.MirroredStrategy over every local GPU, else every logical CPU device; "
+        "batch_size is the global batch, split across them)",
+        choices=STRATEGIES,
+    )
     precision: str | None = _knob(
         None,
         "arithmetic of the training step: float32, or mixed_bfloat16 (bfloat16 maths, float32 weights); "
@@ -112,6 +120,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, bool) and (value is not None or name == "conditional"):
                 out.append(f"{name} must be true or false (got {value!r})")
+        if self.strategy not in STRATEGIES:
+            out.append(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         if self.precision is not None and self.precision not in PRECISIONS:
             out.append(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
         if self.npz_path is not None and not isinstance(self.npz_path, str):

@@ -499,6 +499,7 @@ class TrainingRun:
         and set up the periodic jobs."""
         from gan_core import quality
         from gan_core.data import DatasetError, load_dataset, make_dataset
+        from gan_core.distribute import make_strategy
         from gan_core.gan import build_gan
         from gan_core.models import for_this_machine
 
@@ -528,7 +529,16 @@ class TrainingRun:
         cfg = for_this_machine(cfg)  # precision and XLA as this machine trains the preset best
         with self._lock:
             self.config = cfg
-        gan = build_gan(cfg, shape, num_classes)
+        strategy = make_strategy(cfg.strategy)  # None: TensorFlow's default, one device
+        if strategy is not None and cfg.batch_size % strategy.num_replicas_in_sync:
+            raise ConfigError(
+                [
+                    f"batch_size {cfg.batch_size} does not split evenly over {strategy.num_replicas_in_sync} "
+                    f"replicas ({cfg.strategy}); choose a multiple of {strategy.num_replicas_in_sync}"
+                ]
+            )
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            gan = build_gan(cfg, shape, num_classes, strategy=strategy)
         if judge:
             quality.real_reference()  # the slow first call (classifier, real statistics) happens here, not mid-run
 
@@ -568,7 +578,8 @@ class TrainingRun:
         self._write_status()
 
         # A continued run reshuffles from a different seed, not replaying the first epochs' order.
-        batches = iter(make_dataset(data.images, cfg.batch_size, cfg.seed + step, data.labels))
+        dataset = make_dataset(data.images, cfg.batch_size, cfg.seed + step, data.labels)
+        batches = iter(dataset if strategy is None else strategy.experimental_distribute_dataset(dataset))
         throughput = self._throughput = loop.Throughput(cfg.batch_size)
 
         def describe(at: int) -> dict:

@@ -51,6 +51,7 @@ class GAN:
         seed: int = 0,
         jit_compile: bool = True,
         shared_forward: bool = True,
+        strategy: tf.distribute.Strategy | None = None,
     ):
         self.generator = generator
         self.discriminator = discriminator
@@ -64,6 +65,12 @@ class GAN:
         self.shared_forward = shared_forward  # False: G's update takes its own pass after D's (seeds 001/003)
         self.metric_names = loss.names
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # Under a tf.distribute strategy (built in its scope): one step per replica through strategy.run,
+        # no nested compiled functions (a replica's step cannot hold one that all-reduces), G's average
+        # updated once per step across replicas, noise drawn for the global batch and sliced.
+        self.strategy = strategy
+        self.replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+        self.seed = seed
         # Build the optimisers' slots now: variables must not be created inside the compiled step.
         g_optimizer.build(generator.trainable_variables)
         d_optimizer.build(discriminator.trainable_variables)
@@ -71,15 +78,20 @@ class GAN:
             ema_generator.set_weights(generator.get_weights())
         self.d_updates = tf.Variable(d_updates, dtype=tf.int32, trainable=False, name="d_updates")
         self.ema_decay = tf.Variable(ema_decay, dtype=tf.float32, trainable=False, name="ema_decay")
-        self._sums = tf.Variable(tf.zeros(len(self.metric_names)), trainable=False, name="metric_sums")
-        self._count = tf.Variable(0, trainable=False, name="metric_count")
-        self._first_nonfinite = tf.Variable(-1, dtype=tf.int64, trainable=False, name="first_nonfinite")
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")  # steps trained so far
-        self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
-        self.d_step = tf.function(self._d_only_step, jit_compile=jit_compile)
+        # Each replica adds its own; reading sums them (one replica: a plain variable).
+        per_replica = {"synchronization": tf.VariableSynchronization.ON_READ, "aggregation": tf.VariableAggregation.SUM}
+        first = {"aggregation": tf.VariableAggregation.ONLY_FIRST_REPLICA}
+        self._sums = tf.Variable(tf.zeros(len(self.metric_names)), trainable=False, name="metric_sums", **per_replica)
+        self._count = tf.Variable(0.0, trainable=False, name="metric_count", **per_replica)
+        self._first_nonfinite = tf.Variable(-1, dtype=tf.int64, trainable=False, name="first_nonfinite", **first)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step", **first)  # steps trained so far
+        distributed = strategy is not None
+        compile_step = (lambda fn: fn) if distributed else (lambda fn: tf.function(fn, jit_compile=jit_compile))
+        self.train_step = compile_step(self._train_step)
+        self.d_step = compile_step(self._d_only_step)
         # Without XLA for the whole step, XLA still fuses the optimisers' updates: each is a dozen
         # small elementwise ops on every weight (12-14% faster for dense-bn in bfloat16, measured in turns).
-        fuse = not jit_compile
+        fuse = not jit_compile and not distributed
         self._apply_d = self._maybe_fused(self._updater(d_optimizer, discriminator), fuse)
         self._apply_g = self._maybe_fused(self._updater(g_optimizer, generator), fuse)
         self._update_ema = self._maybe_fused(self._average_generator, fuse)
@@ -110,8 +122,14 @@ class GAN:
     def _train_steps_loop(self, batches, steps):
         for _ in tf.range(steps):
             for _ in tf.range(self.d_updates - 1):  # the D:G ratio, read at each step: steerable
-                self.d_step(next(batches))
-            self.train_step(next(batches))  # D's last update, then G's
+                self._replicas(self.d_step, next(batches))
+            self._replicas(self.train_step, next(batches))  # D's last update, then G's
+            if self.strategy is not None and self.ema_generator is not None:
+                self._update_ema()  # across replicas, once a step
+
+    def _replicas(self, step, batch):
+        """`step` on each replica's part of `batch` (a strategy's distributed batch), or on `batch`."""
+        return step(batch) if self.strategy is None else self.strategy.run(step, args=(batch,))
 
     def steer(self, **settings: float) -> None:
         """Change the STEERABLE settings (TrainConfig names) from the next graph call on."""
@@ -152,8 +170,15 @@ class GAN:
     def _generate(self, noise: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         return self.generator([noise, labels] if self.conditional else noise, training=True)
 
-    def _noise(self, batch_size) -> tf.Tensor:
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+    def _noise(self, batch_size, site: int = 0) -> tf.Tensor:
+        if self.strategy is None:
+            return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        # The global batch's noise, keyed by the run's seed and D's update count (the same on every
+        # replica), then this replica's slice: the same noise however many replicas share the batch.
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        key = tf.stack([tf.cast(self.seed * 2 + site, tf.int64), tf.cast(self.d_optimizer.iterations, tf.int64)])
+        noise = tf.random.stateless_normal((batch_size * self.replicas, self.latent_dim), seed=key)
+        return noise[replica * batch_size : (replica + 1) * batch_size]
 
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
         """The mean over the global batch: under a tf.distribute strategy each replica divides by
@@ -185,10 +210,10 @@ class GAN:
     def _train_step(self, batch: tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         real, y = batch  # G draws the classes of this real batch: the data's class balance
         batch_size = tf.shape(real)[0]
-        noise = self._noise(batch_size)
         if self.shared_forward:
             # One forward pass serves both updates, as in seed 002: D's gradients come from d_loss;
             # G's come from g_loss through D, whose weights g_loss never updates (the "frozen" D).
+            noise = self._noise(batch_size)
             with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
                 fake = self._generate(noise, y)
                 real_out, fake_out = self.discriminate(real, y), self.discriminate(fake, y)
@@ -202,13 +227,14 @@ class GAN:
             # (seeds 001 and 003)
             d_loss, real_out, fake_out, penalty = self._discriminator_step(real, y, batch_size)
             with tf.GradientTape() as g_tape:
+                noise = self._noise(batch_size, site=1)  # fresh, and not D's
                 g_loss = self._average(self.loss.g_loss(self.discriminate(self._generate(noise, y), y)))
             g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
         # (do not update the discriminator's weights)
         self._apply_g(g_grads)
 
-        # Average the generator's weights
-        if self.ema_generator is not None:
+        # Average the generator's weights (under a strategy: after every replica's step, in _train_steps_loop)
+        if self.ema_generator is not None and self.strategy is None:
             self._update_ema()
 
         values = {"d_loss": d_loss, "g_loss": g_loss, **self.loss.metrics(real_out, fake_out, penalty)}
@@ -225,9 +251,12 @@ class GAN:
             average.assign(decay * average + (1.0 - decay) * tf.cast(weight, average.dtype))
 
     def _record(self, values: dict[str, tf.Tensor]) -> None:
-        stacked = tf.stack([tf.cast(values[k], tf.float32) for k in self.metric_names])
+        # A replica's losses are its share of the global mean (compute_average_loss divides by the global
+        # batch): times the replicas, they are its own mean, like every other metric; reading averages them.
+        scale = {"d_loss": float(self.replicas), "g_loss": float(self.replicas)}
+        stacked = tf.stack([tf.cast(values[k], tf.float32) * scale.get(k, 1.0) for k in self.metric_names])
         self._sums.assign_add(stacked)
-        self._count.assign_add(1)
+        self._count.assign_add(1.0)
         finite = tf.reduce_all(tf.math.is_finite(stacked[:2]))
         self._first_nonfinite.assign(
             tf.where(finite | (self._first_nonfinite >= 0), self._first_nonfinite, self.step + 1)
@@ -237,12 +266,12 @@ class GAN:
     # ------------------------------------------------------------------ reading
     def read_metrics(self) -> dict[str, float] | None:
         """Mean of each metric over the steps since the last read (None if there were none)."""
-        count = int(self._count.numpy())
+        count = int(round(float(self._count.numpy())))
         if count == 0:
             return None
         sums = self._sums.numpy() / count
         self._sums.assign(tf.zeros_like(self._sums))
-        self._count.assign(0)
+        self._count.assign(0.0)
         return {name: float(v) for name, v in zip(self.metric_names, sums)}
 
     def first_nonfinite_step(self) -> int | None:
@@ -281,7 +310,7 @@ def translate(images: tf.Tensor, ratio: float = 0.125) -> tf.Tensor:
     return tf.einsum("biwc,bvw->bivc", moved, shifts(width)) - 1.0
 
 
-def build_gan(config, image_shape, num_classes: int | None = None) -> GAN:
+def build_gan(config, image_shape, num_classes: int | None = None, strategy=None) -> GAN:
     """The GAN for a `TrainConfig`, an image shape (H, W, C) and, when conditional, the number of classes.
 
     Everything that owns a variable (both networks, G's average, both optimisers, the metric
@@ -321,4 +350,5 @@ def build_gan(config, image_shape, num_classes: int | None = None) -> GAN:
         seed=config.seed,
         jit_compile=config.jit_compile,
         shared_forward=preset.shared_forward,
+        strategy=strategy,
     )

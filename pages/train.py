@@ -120,8 +120,8 @@ def knob_input(name: str, value=..., key: str | None = None, **kwargs):
             help=meta["help"],
             key=key,
         )
-    if meta.get("choices"):  # None: the preset's choice
-        options = [None, *meta["choices"]]
+    if meta.get("choices"):  # None, where the knob has it: the preset's choice
+        options = [*([None] if field.default is None else []), *meta["choices"]]
         return st.selectbox(
             name,
             options,

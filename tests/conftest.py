@@ -83,8 +83,8 @@ def break_training_after(monkeypatch, step: int, message: str) -> None:
 
     real_build = gan_core.gan.build_gan
 
-    def build_then_break(config, shape, num_classes=None):
-        gan = real_build(config, shape, num_classes)
+    def build_then_break(config, shape, num_classes=None, strategy=None):
+        gan = real_build(config, shape, num_classes, strategy=strategy)
         train_steps = gan.train_steps
 
         def failing_step(batches, steps):
