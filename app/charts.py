@@ -103,7 +103,7 @@ def _chart(
             )
         )
     layout = _layout(title, uirevision, y_title, y_range, legend, empty=not len(steps))
-    _markers(layout, events)
+    add_markers(layout, events)
     # One constructor call: plotly's update_layout on a figure with traces costs 20x more.
     return go.Figure(data=traces, layout=layout)
 
@@ -145,9 +145,12 @@ def _layout(
     return layout
 
 
-def _markers(layout: dict, events: Events) -> None:
-    """A dotted vertical line at each change of settings, labelled with what changed at its top."""
+def add_markers(layout: dict, events: Events, colour: str = MARKER_COLOUR) -> None:
+    """A dotted vertical line at each change of settings, labelled at its top with what changed (the
+    event's name if its changes cannot be read)."""
     for event in events:
+        changes = event.get("changes")
+        label = describe_changes(changes) if isinstance(changes, Mapping) else str(event.get("event", ""))
         layout.setdefault("shapes", []).append(
             {
                 "type": "line",
@@ -157,12 +160,12 @@ def _markers(layout: dict, events: Events) -> None:
                 "yref": "paper",
                 "y0": 0,
                 "y1": 1,
-                "line": {"color": MARKER_COLOUR, "width": 1.5, "dash": "dot"},
+                "line": {"color": colour, "width": 1.5, "dash": "dot"},
             }
         )
         layout.setdefault("annotations", []).append(
             {
-                "text": describe_changes(event.get("changes", {})),
+                "text": label,
                 "showarrow": False,
                 "xref": "x",
                 "x": event["step"],
@@ -170,7 +173,7 @@ def _markers(layout: dict, events: Events) -> None:
                 "yref": "paper",
                 "y": 1,
                 "yanchor": "top",
-                "font": {"size": 12, "color": MARKER_COLOUR},
+                "font": {"size": 12, "color": colour},
                 "bgcolor": "rgba(255,255,255,0.7)",
             }
         )
@@ -273,7 +276,7 @@ def _quality_chart(
         layout["yaxis"]["tickformat"] = ".0%"
     if line is not None:
         _reference_line(layout, *line)
-    _markers(layout, events)
+    add_markers(layout, events)
     return go.Figure(data=[trace], layout=layout)
 
 

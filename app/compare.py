@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.charts import CHART_HEIGHT, LABELS, describe_changes
+from app.charts import CHART_HEIGHT, LABELS, add_markers
 from gan_core.losses import DEFAULT_LOSS, LOSS_METRICS, LOSSES
 from gan_core.runs import RunDir
 
@@ -179,7 +179,7 @@ def curves(runs: Sequence[ComparedRun]) -> list[Curve]:
         ]
         layout = _layout(title, key, y_title, y_range, x_max)
         for run in runs:
-            _markers(layout, run.events, palette[run.run_id][0])
+            add_markers(layout, run.events, palette[run.run_id][0])
         figure = go.Figure(data=traces, layout=layout)
         missing = tuple(run.run_id for run in runs if run.run_id not in reported)
         out.append(Curve(key, section, title, figure, reported, missing))
@@ -199,39 +199,6 @@ def _layout(title: str, key: str, y_title: str, y_range, x_max: float) -> dict:
         "xaxis": {"title": {"text": "step"}, "range": [0, x_max * 1.02 or 1]},
         "yaxis": {"title": {"text": y_title}, "range": list(y_range) if y_range else None},
     }
-
-
-def _markers(layout: dict, events: Sequence[dict[str, Any]], colour: str) -> None:
-    """A dotted vertical line in the run's colour at each of its changes of settings, labelled with what changed."""
-    for event in events:
-        changes = event.get("changes")
-        label = describe_changes(changes) if isinstance(changes, dict) else str(event.get("event", ""))
-        layout.setdefault("shapes", []).append(
-            {
-                "type": "line",
-                "xref": "x",
-                "x0": event["step"],
-                "x1": event["step"],
-                "yref": "paper",
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": colour, "width": 1.5, "dash": "dot"},
-            }
-        )
-        layout.setdefault("annotations", []).append(
-            {
-                "text": label,
-                "showarrow": False,
-                "xref": "x",
-                "x": event["step"],
-                "xanchor": "left",
-                "yref": "paper",
-                "y": 1,
-                "yanchor": "top",
-                "font": {"size": 12, "color": colour},
-                "bgcolor": "rgba(255,255,255,0.7)",
-            }
-        )
 
 
 # ------------------------------------------------------------------ sample grids at one step

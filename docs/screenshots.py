@@ -17,7 +17,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import app_button, chromium_page, first_trace_path, image_src, studio_server, wait_until  # noqa: E402
+from tests.browser import (  # noqa: E402
+    app_button,
+    chromium_page,
+    first_trace_path,
+    image_src,
+    steer_in_page,
+    studio_server,
+    wait_until,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,13 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         page.get_by_role("button", name="Start a demo run").click()
         wait_until(lambda: first_trace_path(page, "Losses"), 180, what="a loss curve")
         time.sleep(args.train_seconds / 2)
-        steer = page.get_by_test_id("stExpander").filter(has_text="Change settings while it trains")
-        steer.get_by_text("Change settings while it trains").click()
-        rate = steer.get_by_role("spinbutton", name="g_learning_rate")
-        rate.fill("0.0004")
-        rate.press("Tab")
-        steer.get_by_role("button", name="Apply").click()
-        steer.get_by_text("Change settings while it trains").click()  # folded again for the picture
+        steer_in_page(page, "g_learning_rate", "0.0004")
         time.sleep(args.train_seconds / 2)
         page.mouse.wheel(0, -10_000)  # back to the top after the expander
         time.sleep(1)

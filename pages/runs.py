@@ -134,6 +134,23 @@ def open_in_explorer(run_id: str) -> None:
         st.error(f"The Explore page is not part of this app; start the dashboard and open Explore with ?run={run_id}.")
 
 
+def start_and_follow(start, verb: str, run_id: str, started: str) -> None:
+    """Call `start` (a registry call that starts a run); then go to the Train page to watch it. Its
+    refusal is shown here instead; `started` is said here where the page runs without the dashboard."""
+    try:
+        start()
+    except RunActiveError as e:
+        st.error(f"Cannot {verb}: {e}")
+        return
+    except (RunError, ConfigError, OSError) as e:
+        st.error(f"Cannot {verb} {run_id}: {e}")
+        return
+    try:
+        st.switch_page("pages/train.py")
+    except StreamlitAPIException:  # started without the dashboard: say so here instead
+        st.success(started)
+
+
 def continue_ui(info: RunInfo, registry: RunRegistry) -> None:
     """A new total step count and a button that continues training the run from its latest checkpoint."""
     run, config = info.run_dir, info.config
@@ -151,18 +168,12 @@ def continue_ui(info: RunInfo, registry: RunRegistry) -> None:
         help=f"The latest checkpoint is at step {done:,}; training continues from there.",
     )
     if st.button("Continue training", key=f"continue_{run.run_id}", type="primary", icon=":material/play_arrow:"):
-        try:
-            registry.continue_run(run.path, steps=int(steps))
-        except RunActiveError as e:
-            st.error(f"Cannot continue: {e}")
-            return
-        except (RunError, ConfigError, OSError) as e:
-            st.error(f"Cannot continue {run.run_id}: {e}")
-            return
-        try:
-            st.switch_page("pages/train.py")
-        except StreamlitAPIException:  # started without the dashboard: say so here instead
-            st.success(f"Continuing {run.run_id}: training to step {int(steps):,}.")
+        start_and_follow(
+            lambda: registry.continue_run(run.path, steps=int(steps)),
+            "continue",
+            run.run_id,
+            f"Continuing {run.run_id}: training to step {int(steps):,}.",
+        )
 
 
 # What a branch may change, in the order the form shows them (every other setting stays the parent's;
@@ -207,18 +218,12 @@ def branch_ui(info: RunInfo, registry: RunRegistry) -> None:
     )
     if st.button("Start the branch", key=f"{key}_start", type="primary", icon=":material/call_split:"):
         changed = {k: v for k, v in changes.items() if k == "steps" or v != getattr(config, k)}
-        try:
-            registry.branch(run.path, step, **changed)
-        except RunActiveError as e:
-            st.error(f"Cannot branch: {e}")
-            return
-        except (RunError, ConfigError, OSError) as e:
-            st.error(f"Cannot branch {run.run_id}: {e}")
-            return
-        try:
-            st.switch_page("pages/train.py")
-        except StreamlitAPIException:  # started without the dashboard: say so here instead
-            st.success(f"Branched {run.run_id} at step {step:,}.")
+        start_and_follow(
+            lambda: registry.branch(run.path, step, **changed),
+            "branch",
+            run.run_id,
+            f"Branched {run.run_id} at step {step:,}.",
+        )
 
 
 def delete_ui(run: RunDir, active_here: bool) -> None:

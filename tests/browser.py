@@ -91,6 +91,17 @@ def app_button(page, name: str):
     return page.get_by_test_id("stMainBlockContainer").get_by_role("button", name=name)
 
 
+def steer_in_page(page, name: str, value: str) -> None:
+    """Change setting `name` of the training run through the Train page's steering form, then fold it again."""
+    steer = page.get_by_test_id("stExpander").filter(has_text="Change settings while it trains")
+    steer.get_by_text("Change settings while it trains").click()
+    box = steer.get_by_role("spinbutton", name=name)
+    box.fill(value)
+    box.press("Tab")
+    steer.get_by_role("button", name="Apply").click()
+    steer.get_by_text("Change settings while it trains").click()
+
+
 def image_src(page, caption_text: str) -> str | None:
     """The src of the st.image whose caption contains `caption_text` (None while it is not shown)."""
     images = page.locator('[data-testid="stImage"], [data-testid="stImageContainer"]').filter(has_text=caption_text)

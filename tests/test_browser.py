@@ -5,7 +5,15 @@ import shutil
 
 import pytest
 
-from tests.browser import app_button, chromium_page, first_trace_path, image_src, studio_server, wait_until
+from tests.browser import (
+    app_button,
+    chromium_page,
+    first_trace_path,
+    image_src,
+    steer_in_page,
+    studio_server,
+    wait_until,
+)
 
 pytestmark = [
     pytest.mark.timeout(420),
@@ -29,12 +37,7 @@ def test_train_watch_stop_and_explore_in_chromium(tmp_path):
         )
 
         # The presenter halves G's learning rate: every chart marks the change, labelled, as it trains on.
-        steer = page.get_by_test_id("stExpander").filter(has_text="Change settings while it trains")
-        steer.get_by_text("Change settings while it trains").click()
-        rate = steer.get_by_role("spinbutton", name="g_learning_rate")
-        rate.fill("0.0001")
-        rate.press("Tab")
-        steer.get_by_role("button", name="Apply").click()
+        steer_in_page(page, "g_learning_rate", "0.0001")
         wait_until(lambda: page.get_by_text("G lr 0.0001").count() >= 3, 60, what="the marker on the charts")
 
         app_button(page, "Stop").click()
