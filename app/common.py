@@ -18,7 +18,7 @@ import streamlit as st
 from gan_core.engine import Status
 from gan_core.latent import png_bytes, upscale
 from gan_core.registry import RunRegistry
-from gan_core.runs import INTERRUPTED
+from gan_core.storage import GPath, as_path
 
 RUNS_ENV = "GAN_STUDIO_RUNS"
 
@@ -32,7 +32,8 @@ BADGES = {
     Status.STOPPED: ("gray", "stop"),
     Status.FAILED: ("red", "error"),
     Status.DIVERGED: ("violet", "warning"),
-    INTERRUPTED: ("orange", "power_off"),  # on disk only: an active run whose process is gone
+    Status.INTERRUPTED: ("orange", "power_off"),  # on disk only: an active run whose process is gone
+    Status.STALE: ("orange", "signal_disconnected"),  # on disk only: an active run not heard from for minutes
 }
 
 
@@ -43,9 +44,9 @@ def get_registry() -> RunRegistry:
     return RunRegistry()
 
 
-def runs_dir() -> Path:
-    """Where runs are written: $GAN_STUDIO_RUNS, else ./runs."""
-    return Path(os.environ.get(RUNS_ENV) or "runs")
+def runs_dir() -> Path | GPath:
+    """Where runs are written: $GAN_STUDIO_RUNS (a folder, or a bucket such as gs://bucket/runs), else ./runs."""
+    return as_path(os.environ.get(RUNS_ENV) or "runs")
 
 
 def status_badge(status: Status | str) -> str:

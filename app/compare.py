@@ -14,6 +14,7 @@ one figure per metric, with one trace per run that reports it.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -223,7 +224,7 @@ def read_grid(path: Path) -> np.ndarray | None:
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(path.read_bytes())) as image:  # a bucket's too
             return np.asarray(image)
     except (OSError, ValueError):
         return None

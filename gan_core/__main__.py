@@ -14,6 +14,7 @@ The `train` flags are TrainConfig's knobs (config.py): one flag per setting, wit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import typing
 from pathlib import Path
@@ -137,6 +138,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         from gan_core.distribute import logical_cpus
 
         logical_cpus(args.logical_cpus)
+    if overrides.get("strategy") == "multi-worker":
+        from gan_core.distribute import multi_worker
+
+        try:
+            multi_worker()  # first thing: TensorFlow sets up collective ops only before anything else runs
+        except (ValueError, RuntimeError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     try:
         if args.continue_from:
             fixed = sorted(set(overrides) - set(CONTINUE_SETTINGS))
@@ -174,7 +183,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.refresh()
     except KeyboardInterrupt:
         run.stop()
-        run.wait()
+    run.wait()  # the thread to its end: event files closed, a worker's scratch folder removed
     snap = run.snapshot()
     bar.n = snap.step
     bar.close()
@@ -186,6 +195,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(snap.run_dir)
         return 1
     print(f"{snap.status} at step {snap.step} ({snap.end_reason}) in {snap.elapsed_seconds:.0f} s", file=sys.stderr)
+    if run.worker_role:
+        print(f"{run.worker_role}: the chief wrote the run folder")
+        return 0
     print(snap.run_dir)
     return 0
 
@@ -293,5 +305,19 @@ def main(argv: list[str] | None = None) -> int:
     return commands[args.command](args)
 
 
+def exit_now(code: int) -> None:
+    """End a multi-worker process without TensorFlow's teardown: its gRPC server has no clean shutdown
+    ("Clean shutdown is not currently implemented", tensorflow/tensorflow#60706), so a worker that
+    finished well would still abort at exit. Everything of the run is written and closed by then."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    from gan_core import distribute
+
+    if distribute.started_multi_worker():
+        exit_now(code)
+    sys.exit(code)

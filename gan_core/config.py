@@ -10,8 +10,8 @@ from typing import Any
 DEFAULT_PRESET = "dense-bn-aug"
 DEFAULT_DATASET = "mnist-sample"
 DEFAULT_LOSS = "bce"
-PRECISIONS = ("float32", "mixed_bfloat16")
-STRATEGIES = ("auto", "mirrored")  # gan_core.distribute
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("auto", "mirrored", "multi-worker")  # gan_core.distribute
 LOSS_NAMES = ("bce", "minimax", "lsgan", "hinge", "wgan-gp")  # losses.LOSSES, without importing TensorFlow here
 # Settings a run can change while it trains (TrainingRun.steer, GAN.steer); the others shape the step.
 STEERABLE = ("g_learning_rate", "d_learning_rate", "d_updates", "gp_weight", "ema")
@@ -93,14 +93,17 @@ class TrainConfig:
     strategy: str = _knob(
         "auto",
         "where the step runs: auto (TensorFlow's default device: one GPU if there is one, else the CPU) or "
-        "mirrored (tf.distribute.MirroredStrategy over every local GPU, else every logical CPU device; "
-        "batch_size is the global batch, split across them)",
+        "mirrored (tf.distribute.MirroredStrategy over every local GPU, else every logical CPU device) or "
+        "multi-worker (tf.distribute.MultiWorkerMirroredStrategy over the machines TF_CONFIG names: the same "
+        "command on each); batch_size is the global batch, split across them",
         choices=STRATEGIES,
     )
     precision: str | None = _knob(
         None,
-        "arithmetic of the training step: float32, or mixed_bfloat16 (bfloat16 maths, float32 weights); "
-        "default: the preset's choice on this machine, bfloat16 only where the CPU computes it natively",
+        "arithmetic of the training step: float32, mixed_bfloat16 (bfloat16 maths, float32 weights) or "
+        "mixed_float16 (float16 maths, float32 weights, losses scaled against underflow); default: the "
+        "preset's choice on this machine (CPU: bfloat16 only where it computes it natively; GPU: bfloat16 "
+        "from compute capability 8.0, float16 on 7.x, float32 before)",
         choices=PRECISIONS,
     )
 

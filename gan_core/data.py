@@ -105,9 +105,16 @@ def image_shape(dataset: str, npz_path: str | None = None) -> tuple[int, int, in
     return (shape[1], shape[2], shape[3] if len(shape) == 4 else 1)
 
 
-def make_dataset(images: np.ndarray, batch_size: int, seed: int, labels: np.ndarray | None = None) -> tf.data.Dataset:
+def make_dataset(
+    images: np.ndarray, batch_size: int, seed: int, labels: np.ndarray | None = None, *, to_device: bool = True
+) -> tf.data.Dataset:
     """tf.data pipeline of (images, labels) batches: shuffle (seeded, reshuffled each epoch), repeat,
-    batch (full batches only), prefetch. Without labels every label is 0, so the step has one shape."""
+    batch (full batches only), prefetch. Without labels every label is 0, so the step has one shape.
+
+    With a GPU and `to_device`, the next batches also wait in the GPU's memory
+    (`prefetch_device()`): the step never waits for a host-to-device copy. Pass to_device=False for
+    a dataset a tf.distribute strategy will distribute: `experimental_distribute_dataset` prefetches
+    each replica's part onto that replica's device itself, and needs the batches on the host."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4:
         raise DatasetError(f"images must have shape (N, H, W, C); got {images.shape}")
@@ -129,7 +136,7 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int, labels: np.ndar
         return tf.gather(pixels, indices), tf.gather(classes, indices)
 
     # Shuffle indices rather than images: the shuffle buffer then holds N integers, not a second copy of the data.
-    return (
+    dataset = (
         tf.data.Dataset.range(n)
         .shuffle(n, seed=seed, reshuffle_each_iteration=True)
         .repeat()
@@ -137,6 +144,22 @@ def make_dataset(images: np.ndarray, batch_size: int, seed: int, labels: np.ndar
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
+    device = prefetch_device() if to_device else None
+    if device is None:
+        return dataset  # the CPU trains on host memory: nothing to copy
+    # Last in the pipeline, as it must be; in TF 2.21 it is copy_to_device(device).prefetch(n). Two
+    # batches on the GPU hide one copy behind one step; more would only hold more GPU memory.
+    return dataset.apply(tf.data.experimental.prefetch_to_device(device, buffer_size=GPU_PREFETCH_BATCHES))
+
+
+GPU_PREFETCH_BATCHES = 2
+
+
+def prefetch_device() -> str | None:
+    """Where a single-device step runs and its batches should wait: the first GPU (TensorFlow's
+    default device when there is one), or None on a machine without one."""
+    gpus = tf.config.list_logical_devices("GPU")
+    return gpus[0].name if gpus else None
 
 
 # ------------------------------------------------------------------ built-in datasets

@@ -26,7 +26,9 @@ import enum
 import errno
 import math
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import traceback
@@ -37,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from gan_core import loop
+from gan_core import control, loop
 from gan_core.config import STEERABLE, ConfigError, TrainConfig
 from gan_core.latent import fixed_noise
 from gan_core.loop import Diverged
@@ -52,6 +54,7 @@ from gan_core.runs import (
     read_checkpoint_state,
     run_status,
 )
+from gan_core.storage import as_path
 from gan_core.summaries import SummaryLog
 
 HEARTBEAT_SECONDS = 15.0  # an active run rewrites status.json this often, paused or not
@@ -59,6 +62,9 @@ DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 HISTORY_POINTS = 1_000  # metric records kept in memory; older ones are thinned, not dropped
 GRID_HISTORY = 48  # sample grids kept in memory for the timeline
+# Steps per graph call in a multi-worker run: fixed, since every worker must make the same calls (a
+# call size fitted to each worker's own speed would differ between them).
+CLUSTER_STEPS_PER_CALL = 20
 # What a branch must keep from its parent: the networks' shapes, the data, the loss the checkpoint's D
 # was trained for, and the fixed sample noise (so grids compare). Everything else may change.
 BRANCH_FIXED = ("preset", "dataset", "npz_path", "latent_dim", "conditional", "loss", "grid_size")
@@ -75,6 +81,9 @@ class Status(enum.StrEnum):
     STOPPED = "stopped"
     FAILED = "failed"
     DIVERGED = "diverged"
+    # Only a follower (gan_core.follow) sees these, reading a run that another process trained:
+    INTERRUPTED = "interrupted"  # status.json says active, but the process that wrote it is gone
+    STALE = "stale"  # status.json says active, but nothing has been heard from the run for a while
 
 
 STATUSES = tuple(Status)
@@ -167,6 +176,8 @@ class Snapshot:
     alerts: tuple[dict[str, Any], ...] = ()
     events: tuple[dict[str, Any], ...] = ()  # settings changed mid-run: {"step", "event", "changes", "time"}
     parent: dict[str, Any] | None = None  # a branch's origin: {"run": run id, "step": step}
+    # The last command left in the run folder (gan_core.control), as applied: {"id", "command", "ok", "error", "step"}
+    last_command: dict[str, Any] | None = None
     history: Mapping[str, list] = dataclasses.field(default_factory=dict)  # training metrics as columns
     quality: Mapping[str, list] = dataclasses.field(default_factory=dict)  # quality figures as columns
     grids: tuple[tuple[int, np.ndarray], ...] = ()  # (step, uint8 picture), oldest first
@@ -230,11 +241,13 @@ class TrainingRun:
         _branch: tuple[RunDir, int] | None = None,
     ):
         self.config = config.resolved()  # raises ConfigError before anything starts
-        self.runs_dir = Path(runs_dir)
+        self.runs_dir = as_path(runs_dir)  # a local folder or a bucket (gs://...)
         self._continue = _continue
         self._branch = _branch  # (parent run, checkpoint step)
         self._steering: dict[str, float] = {}  # changes asked for, applied before the next graph call
         self._summaries: SummaryLog | None = None
+        self._cluster = None  # a multi-worker run's workers (distribute.Cluster)
+        self._scratch: str | None = None  # where a worker that is not the chief writes its run folder
         self.run_dir: RunDir | None = _continue
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -345,25 +358,7 @@ class TrainingRun:
         Each change is recorded in metrics.jsonl as an event at the step where it took effect, and in
         config.json, so a continued run goes on with the latest values. ConfigError names every
         setting that cannot change, or not to that value; nothing is changed then."""
-        config = self.config
-        problems = [
-            f"{name} cannot change while the run trains; these can: {', '.join(STEERABLE)}"
-            for name in changes
-            if name not in STEERABLE
-        ]
-        if "gp_weight" in changes and config.loss != "wgan-gp":
-            problems.append(f"gp_weight is the gradient penalty's weight: it applies to wgan-gp, not {config.loss}")
-        if "ema" in changes and not config.ema:
-            problems.append("ema: this run keeps no generator average (ema 0); branch it with averaging on")
-        if not problems:
-            wanted = dataclasses.replace(config, **changes)
-            problems = [p for p in wanted.problems() if p.split()[0] in changes]
-        if not self.active:
-            problems.append(f"the run is {self.status}, not training: continue or branch it to change settings")
-        if problems:
-            raise ConfigError(problems)
-        kinds = {"d_updates": int}
-        taken = {k: kinds.get(k, float)(v) for k, v in changes.items() if getattr(config, k) != v}
+        taken = steering_changes(self.config, self.status, changes)
         with self._lock:
             self._steering.update(taken)
         return taken
@@ -383,6 +378,13 @@ class TrainingRun:
     def active(self) -> bool:
         """Compiling, running or paused."""
         return self.status in ACTIVE
+
+    @property
+    def worker_role(self) -> str | None:
+        """In a multi-worker run, what this process is when it is not the chief ("worker 1 of a 2-worker
+        cluster"): its run folder is scratch. None for the chief and for a run on one machine."""
+        cluster = self._cluster
+        return cluster.role if cluster is not None and not cluster.is_chief else None
 
     @property
     def alive(self) -> bool:
@@ -424,6 +426,8 @@ class TrainingRun:
             if self._summaries is not None:
                 with contextlib.suppress(Exception):  # a full disk is reported above, not here
                     self._summaries.close()
+            if self._scratch is not None and self.status != Status.FAILED:  # a failed worker's is kept to look at
+                shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _explain(self, error: BaseException) -> str:
         """The run's error message: a full disk or a folder that cannot be written said plainly, with
@@ -478,6 +482,7 @@ class TrainingRun:
     def _disk_status(self) -> dict[str, Any]:
         """What status.json holds (call with the lock held, or from the thread)."""
         keys = ("status", "step", "total_steps", "error", "traceback", "end_reason", "started_at", "ended_at")
+        keys += ("last_command",)
         return {k: self._state[k] for k in keys}
 
     def _check_health(self) -> None:
@@ -499,7 +504,7 @@ class TrainingRun:
         and set up the periodic jobs."""
         from gan_core import quality
         from gan_core.data import DatasetError, load_dataset, make_dataset
-        from gan_core.distribute import make_strategy
+        from gan_core.distribute import Cluster, make_strategy
         from gan_core.gan import build_gan
         from gan_core.models import for_this_machine
 
@@ -529,7 +534,19 @@ class TrainingRun:
         cfg = for_this_machine(cfg)  # precision and XLA as this machine trains the preset best
         with self._lock:
             self.config = cfg
-        strategy = make_strategy(cfg.strategy)  # None: TensorFlow's default, one device
+        try:
+            strategy = make_strategy(cfg.strategy)  # None: TensorFlow's default, one device
+        except ValueError as e:  # multi-worker without a usable TF_CONFIG
+            raise ConfigError([f"strategy: {e}"]) from e
+        runs_dir = self.runs_dir
+        if cfg.strategy == "multi-worker":
+            cluster = self._cluster = Cluster(strategy)
+            if self._continue is not None or self._branch is not None:
+                raise ConfigError(["strategy: multi-worker runs start afresh; continue or branch them on one machine"])
+            if not cluster.is_chief:  # only the chief writes the run; the others write to scratch
+                runs_dir = self._scratch = tempfile.mkdtemp(prefix=f"gan-studio-{cluster.task_type}{cluster.task_id}-")
+                judge, why = False, f"Quality figures come from the chief; this is {cluster.role}."
+                self._set(quality_applies=judge, quality_note=why)
         if strategy is not None and cfg.batch_size % strategy.num_replicas_in_sync:
             raise ConfigError(
                 [
@@ -560,7 +577,7 @@ class TrainingRun:
             noise = run.read_noise()
         elif self._branch is not None:
             parent, at = self._branch
-            run = self.run_dir = RunDir.create(self.runs_dir, cfg)
+            run = self.run_dir = RunDir.create(runs_dir, cfg)
             step = run.restore_checkpoint(gan, dict(parent.checkpoints())[at], identity)["step"]
             origin = {"run": parent.run_id, "step": step}
             run.write_parent(origin)
@@ -568,7 +585,7 @@ class TrainingRun:
             run.write_noise(noise)
             self._set(parent=origin)
         else:
-            run = self.run_dir = RunDir.create(self.runs_dir, cfg)
+            run = self.run_dir = RunDir.create(runs_dir, cfg)
             noise = fixed_noise(cfg.grid_size, cfg.latent_dim, cfg.seed)
             run.write_noise(noise)
         # The checkpoint's optimisers hold the learning rates they last trained with: the config says now.
@@ -578,9 +595,12 @@ class TrainingRun:
         self._write_status()
 
         # A continued run reshuffles from a different seed, not replaying the first epochs' order.
-        dataset = make_dataset(data.images, cfg.batch_size, cfg.seed + step, data.labels)
+        # One device: the batches wait on the GPU (make_dataset); a strategy places each replica's part itself.
+        dataset = make_dataset(data.images, cfg.batch_size, cfg.seed + step, data.labels, to_device=strategy is None)
         batches = iter(dataset if strategy is None else strategy.experimental_distribute_dataset(dataset))
         throughput = self._throughput = loop.Throughput(cfg.batch_size)
+        self._inbox = control.Inbox(run.path)  # pause, resume, stop and steer from other processes
+        self._inbox.take()  # dropped: sent while no process trained the run (a stop would end it at once)
 
         def describe(at: int) -> dict:
             ips = throughput.rate(at)
@@ -620,7 +640,8 @@ class TrainingRun:
             loop.CheckHealth(cfg.metrics_every, self._check_health),
             samples,
             checkpoints,
-            loop.TimeLimit(cfg.max_seconds, t_start),
+            # In a cluster the chief's clock decides for everyone (Cluster.agree).
+            loop.TimeLimit(None if self._scratch else cfg.max_seconds, t_start),
         ]
         self._t_start = t_start
         return _Prepared(gan, run, batches, noise, shape, total, step, jobs, samples, checkpoints, metrics)
@@ -630,20 +651,28 @@ class TrainingRun:
         n = self._state["dataset_size"]
         p.samples(p.step)  # what the untrained generator draws: the start of the timeline
         size = loop.CallSize()
+        cluster = self._cluster
+        if cluster is not None:
+            size.steps = CLUSTER_STEPS_PER_CALL
         compiled = False
         try:
             while p.step < p.total:
-                if self._stop.is_set():
+                if self._inbox.due():
+                    self._take_commands(p.step)
+                if self._stop.is_set() and cluster is None:  # a cluster stops together, after agreeing
                     return "stopped"
                 if not self._unpaused.is_set():
                     self._set(status=Status.PAUSED)
                     self._write_status()
-                    while not self._unpaused.wait(HEARTBEAT_SECONDS):  # blocks: a long pause costs no CPU
-                        self._write_status()  # still here: a long pause is not an interrupted run
+                    while not self._unpaused.wait(self._inbox.poll_seconds):  # blocks: a long pause costs no CPU
+                        self._take_commands(p.step)  # "resume" and "stop" come from the run folder too
+                        if time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
+                            self._write_status()  # still here: a long pause is not an interrupted run
                     self._back_to_running()
                     self._throughput.reset(p.step)
                     continue
-                self._apply_steering(p)
+                if cluster is None:
+                    self._apply_steering(p, self._take_steering())
                 steps = loop.steps_this_call(p.step, p.total, size.steps, p.jobs)
                 t_call = time.monotonic()
                 p.gan.train_steps(p.batches, steps)
@@ -655,7 +684,7 @@ class TrainingRun:
                     if not self._back_to_running():  # stopped during the compile: nothing more to do
                         return "stopped"
                     self._throughput.reset(p.step)
-                else:
+                elif cluster is None:
                     size.update(steps, now - t_call)
                 if now - self._last_beat >= HEARTBEAT_SECONDS:
                     self._write_status()
@@ -666,6 +695,8 @@ class TrainingRun:
                     last_step_at=now,
                 )
                 reason = loop.run_due(p.jobs, p.step)
+                if cluster is not None:
+                    reason = self._agree(p, reason)
                 if reason:
                     return reason
         except Exception:
@@ -676,10 +707,46 @@ class TrainingRun:
             raise
         return "finished"
 
-    def _apply_steering(self, p: _Prepared) -> None:
-        """The settings changed since the last graph call, into the step's variables, metrics.jsonl and config.json."""
+    def _take_commands(self, step: int) -> None:
+        """Apply the commands left in the run folder (gan_core.control) as if called here: pause, resume,
+        stop, steer. Each outcome goes into status.json at once, where the sender looks for it."""
+        for command_id, body in self._inbox.take():
+            outcome = {"id": command_id, "command": body and body["command"], "ok": True, "error": None, "step": step}
+            try:
+                if body is None:
+                    raise ValueError("not a command: a JSON object with a known command and its changes")
+                if body["command"] == "pause":
+                    self.pause()
+                elif body["command"] == "resume":
+                    self.resume()
+                elif body["command"] == "stop":
+                    self._stop.set()  # what stop() asks, without joining this very thread
+                    self._unpaused.set()
+                else:
+                    outcome["changes"] = self.steer(**body["changes"])
+            except (ConfigError, TypeError, ValueError) as e:
+                outcome.update(ok=False, error=str(e))
+            self._set(last_command=outcome)
+            self._write_status()
+
+    def _take_steering(self) -> dict[str, float]:
+        """The changes asked for since the last graph call, taken."""
         with self._lock:
             changes, self._steering = self._steering, {}
+        return changes
+
+    def _agree(self, p: _Prepared, reason: str | None) -> str | None:
+        """Every worker of a cluster, after every graph call: the chief's stop (asked, or its time limit) and
+        its settings (steered), applied by all at once. Reasons every worker finds alike (the end, a
+        divergence) need no agreement; the others' own stop and steering are not theirs to decide."""
+        wanted = {**{k: getattr(self.config, k) for k in STEERABLE}, **self._take_steering()}
+        stop, agreed = self._cluster.agree(bool(reason) or self._stop.is_set(), wanted)
+        current = {k: getattr(self.config, k) for k in agreed}
+        self._apply_steering(p, {k: type(current[k])(v) for k, v in agreed.items() if v != current[k]})
+        return reason or ("stopped" if stop else None)
+
+    def _apply_steering(self, p: _Prepared, changes: dict[str, float]) -> None:
+        """`changes` into the step's variables, metrics.jsonl and config.json."""
         if not changes:
             return
         p.gan.steer(**changes)
@@ -704,6 +771,29 @@ class TrainingRun:
             p.checkpoints(p.step)
         p.run.export_generator(float32_twin(p.gan.sampling_generator, self.config, p.shape, self._state["num_classes"]))
         self._end(Status.STOPPED if reason == "stopped" else Status.FINISHED, reason=reason)
+
+
+def steering_changes(config: TrainConfig, status: Status, changes: Mapping[str, Any]) -> dict[str, float]:
+    """The `changes` that steering a run trained with `config`, now `status`, would make (those equal to
+    the current value dropped); ConfigError naming every setting that cannot change, or not to that value."""
+    problems = [
+        f"{name} cannot change while the run trains; these can: {', '.join(STEERABLE)}"
+        for name in changes
+        if name not in STEERABLE
+    ]
+    if "gp_weight" in changes and config.loss != "wgan-gp":
+        problems.append(f"gp_weight is the gradient penalty's weight: it applies to wgan-gp, not {config.loss}")
+    if "ema" in changes and not config.ema:
+        problems.append("ema: this run keeps no generator average (ema 0); branch it with averaging on")
+    if not problems:
+        wanted = dataclasses.replace(config, **changes)
+        problems = [p for p in wanted.problems() if p.split()[0] in changes]
+    if status not in ACTIVE:
+        problems.append(f"the run is {status}, not training: continue or branch it to change settings")
+    if problems:
+        raise ConfigError(problems)
+    kinds = {"d_updates": int}
+    return {k: kinds.get(k, float)(v) for k, v in changes.items() if getattr(config, k) != v}
 
 
 def steerable(config: TrainConfig) -> dict[str, float]:

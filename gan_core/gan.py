@@ -199,7 +199,8 @@ class GAN:
             fake = self._generate(self._noise(batch_size), labels)
             real_out, fake_out = self.discriminate(real, labels), self.discriminate(fake, labels)
             d_loss, penalty = self._d_objective(real, fake, labels, real_out, fake_out)
-        self._apply_d(tape.gradient(d_loss, self.discriminator.trainable_variables))
+            scaled = self.d_optimizer.scale_loss(d_loss)  # float16: see build_gan; else d_loss itself
+        self._apply_d(tape.gradient(scaled, self.discriminator.trainable_variables))
         return d_loss, real_out, fake_out, penalty
 
     def _d_only_step(self, batch: tuple[tf.Tensor, tf.Tensor]) -> None:
@@ -219,8 +220,9 @@ class GAN:
                 real_out, fake_out = self.discriminate(real, y), self.discriminate(fake, y)
                 d_loss, penalty = self._d_objective(real, fake, y, real_out, fake_out)
                 g_loss = self._average(self.loss.g_loss(fake_out))
-            d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
-            g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+                d_scaled, g_scaled = self.d_optimizer.scale_loss(d_loss), self.g_optimizer.scale_loss(g_loss)
+            d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
+            g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
             self._apply_d(d_grads)
         else:
             # Train the discriminator, then the generator through the just-updated D with fresh noise
@@ -229,7 +231,8 @@ class GAN:
             with tf.GradientTape() as g_tape:
                 noise = self._noise(batch_size, site=1)  # fresh, and not D's
                 g_loss = self._average(self.loss.g_loss(self.discriminate(self._generate(noise, y), y)))
-            g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+                g_scaled = self.g_optimizer.scale_loss(g_loss)
+            g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
         # (do not update the discriminator's weights)
         self._apply_g(g_grads)
 
@@ -333,7 +336,14 @@ def build_gan(config, image_shape, num_classes: int | None = None, strategy=None
         ema_generator, _ = build_models(config.preset, config.latent_dim, image_shape, num_classes=classes)
 
     def adam(learning_rate):
-        return keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
+        adam = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
+        if config.precision != "mixed_float16":
+            return adam  # float32 and bfloat16 have float32's exponent range: nothing underflows
+        # float16 gradients below 6e-8 flush to zero: the step scales each loss up (`scale_loss`) before
+        # taking gradients, and `apply_gradients` scales them back down, skipping a step whose gradients
+        # overflowed and halving the scale then (doubling it after 2,000 clean steps). Learning rates
+        # pass through to Adam inside; checkpoints hold Adam's variables and the scale apart (runs.py).
+        return keras.optimizers.LossScaleOptimizer(adam)
 
     return GAN(
         generator,

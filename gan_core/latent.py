@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gan_core.storage import as_path
+
 
 def fixed_noise(n: int, latent_dim: int, seed: int) -> np.ndarray:
     """The same `n` standard-normal latent vectors for the same seed, on every machine."""
@@ -50,7 +52,7 @@ def png_bytes(picture: np.ndarray) -> bytes:
 
 
 def save_png(picture: np.ndarray, path: str | Path) -> Path:
-    path = Path(path)
+    path = as_path(path)  # a bucket's too: the PNG goes as bytes
     path.write_bytes(png_bytes(picture))
     return path
 

@@ -58,6 +58,9 @@ class Preset:
 
     def precision(self) -> str:
         """The precision this preset trains in on this machine, when the config leaves it open."""
+        capability = gpu_compute_capability()
+        if capability is not None:
+            return gpu_precision(capability)
         return "mixed_bfloat16" if self.mixed_bfloat16 and native_bfloat16() else "float32"
 
     def jit_for(self, precision: str) -> bool:
@@ -88,7 +91,39 @@ def native_bfloat16() -> bool:
         return False
     import tensorflow as tf
 
-    return not tf.config.list_physical_devices("GPU")  # GPUs have their own trade-offs: float32 there
+    return not tf.config.list_physical_devices("GPU")  # GPUs have their own trade-offs: gpu_precision()
+
+
+@functools.cache
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """The CUDA compute capability (major, minor) of the local GPUs, the lowest where they differ
+    (a mirrored run goes at its slowest replica's pace); None without a GPU, or where TensorFlow
+    does not say (a ROCm build, say)."""
+    import tensorflow as tf
+
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        if capability is None:
+            return None
+        found.append(tuple(int(c) for c in capability))
+    return min(found) if found else None
+
+
+def gpu_precision(capability: tuple[int, int]) -> str:
+    """What a GPU of this compute capability trains in by default (any preset: tensor cores pay off
+    for dense layers too; the choice is unmeasured per preset, `python -m benchmarks.gpu` measures it).
+
+    From 8.0 (Ampere on), tensor cores compute bfloat16 as fast as float16, and bfloat16 has
+    float32's exponent range: no loss scaling, no skipped steps, and no underflow in the WGAN-GP
+    penalty's inner gradient, which float16's loss scale does not cover. On 7.x (Volta,
+    Turing) tensor cores compute float16 only, so float16 with loss scaling. Before 7.0: no tensor
+    cores, and half precision would only add casts, so float32."""
+    if capability >= (8, 0):
+        return "mixed_bfloat16"
+    if capability >= (7, 0):
+        return "mixed_float16"
+    return "float32"
 
 
 @contextlib.contextmanager
@@ -444,8 +479,9 @@ def build_models(
 
     `logits`: True builds D without a final sigmoid, False with one, None as its recipe does.
     `num_classes`: build the conditional pair, G(noise, label) and D(image, label).
-    With precision "mixed_bfloat16" the layers compute in bfloat16 and keep float32 weights, and
-    the networks' outputs are bfloat16: cast them before losses or images."""
+    With precision "mixed_bfloat16" ("mixed_float16") the layers compute in bfloat16 (float16) and
+    keep float32 weights, and the networks' outputs are bfloat16 (float16): cast them before losses
+    or images."""
     if preset not in PRESETS:
         raise PresetError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     shape = tuple(int(s) for s in shape)

@@ -6,16 +6,21 @@ names what it holds: a `tf.train.Checkpoint` of the GAN's objects by name (gener
 ema_generator, g_optimizer, d_optimizer, step, seed_generator) and a state.json with the format
 version, what it was trained for (preset, image shape, classes, loss) and a manifest of every
 variable's shape and dtype, checked before anything is loaded.
+
+A runs folder may also be a bucket (gs://bucket/runs): gan_core.storage reaches it through
+tf.io.gfile. There a folder cannot be renamed, so a checkpoint's files are moved one by one,
+state.json last, and a remote `ckpt-<step>` folder counts once its state.json is there.
 """
 
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
-import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from gan_core import storage
 from gan_core.config import TrainConfig
+from gan_core.storage import GPath, as_path
 
 KEEP_CHECKPOINTS = 3
 _CKPT = re.compile(r"^ckpt-(\d+)$")
@@ -47,7 +54,7 @@ def new_run_id(config: TrainConfig) -> str:
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
-def run_folder(runs_dir: str | Path, run_id: str) -> Path:
+def run_folder(runs_dir: str | Path | GPath, run_id: str) -> Path | GPath:
     """The folder of run `run_id` directly under `runs_dir`; RunError for anything else: a name with '..', slashes,
     NUL or odd characters, a link, or a folder without config.json."""
     if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
@@ -55,23 +62,23 @@ def run_folder(runs_dir: str | Path, run_id: str) -> Path:
             f"{repr(run_id)[:80]} is not a run id: a run id is the name of a folder under {runs_dir} "
             "(letters, digits, '.', '_' and '-'), e.g. 20250101-120000-dense-bn-mnist-sample"
         )
-    path = Path(runs_dir) / run_id
+    path = as_path(runs_dir) / run_id
     if path.is_symlink() or not path.is_dir() or not (path / "config.json").is_file():
         raise RunError(f"No run {run_id!r} under {runs_dir}")
     return path
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path | GPath, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_bytes(data)
     except OSError:
         tmp.unlink(missing_ok=True)  # a full disk leaves the old file as it was, and no half-written twin
         raise
-    os.replace(tmp, path)
+    storage.replace(tmp, path)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path | GPath) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     records = []
@@ -86,8 +93,8 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 class RunDir:
     """The files of one run. Plain paths and small readers/writers; no training logic."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | GPath):
+        self.path = as_path(path)
 
     config_path = property(lambda self: self.path / "config.json")
     metrics_path = property(lambda self: self.path / "metrics.jsonl")
@@ -104,8 +111,8 @@ class RunDir:
         return self.path.name
 
     @classmethod
-    def create(cls, runs_dir: str | Path, config: TrainConfig, run_id: str | None = None) -> RunDir:
-        base = Path(runs_dir) / (run_id or new_run_id(config))
+    def create(cls, runs_dir: str | Path | GPath, config: TrainConfig, run_id: str | None = None) -> RunDir:
+        base = as_path(runs_dir) / (run_id or new_run_id(config))
         base.parent.mkdir(parents=True, exist_ok=True)
         path, n = base, 1
         while True:  # two runs started in the same second, perhaps by two processes: mkdir decides
@@ -140,10 +147,12 @@ class RunDir:
             return {}
 
     def write_noise(self, noise: np.ndarray) -> None:
-        np.save(self.noise_path, noise)
+        buffer = io.BytesIO()  # through bytes: np.save cannot write to a bucket
+        np.save(buffer, noise)
+        self.noise_path.write_bytes(buffer.getvalue())
 
     def read_noise(self) -> np.ndarray | None:
-        return np.load(self.noise_path) if self.noise_path.exists() else None
+        return np.load(io.BytesIO(self.noise_path.read_bytes())) if self.noise_path.exists() else None
 
     # --- metrics and samples --------------------------------------------------------------
     def write_parent(self, origin: dict[str, Any]) -> None:
@@ -160,8 +169,7 @@ class RunDir:
         return origin if ok else None
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        with self.metrics_path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        storage.append_text(self.metrics_path, json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every record of metrics.jsonl: training metrics (with d_loss), quality records (fd_digits,
@@ -170,8 +178,7 @@ class RunDir:
         return _read_jsonl(self.metrics_path)
 
     def append_alert(self, alert: dict[str, Any]) -> None:
-        with self.alerts_path.open("a") as f:
-            f.write(json.dumps(alert) + "\n")
+        storage.append_text(self.alerts_path, json.dumps(alert) + "\n")
 
     def read_alerts(self) -> list[dict[str, Any]]:
         """Every health alert the run raised, the first time it raised it."""
@@ -187,10 +194,10 @@ class RunDir:
         ]
         _write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
-    def sample_path(self, step: int) -> Path:
+    def sample_path(self, step: int) -> Path | GPath:
         return self.samples_dir / f"step_{step:07d}.png"
 
-    def samples(self) -> list[tuple[int, Path]]:
+    def samples(self) -> list[tuple[int, Path | GPath]]:
         """(step, path) of every sample grid written, oldest first."""
         out = []
         for p in sorted(self.samples_dir.glob("step_*.png")):
@@ -201,19 +208,21 @@ class RunDir:
         return out
 
     # --- checkpoints ----------------------------------------------------------------------
-    def checkpoints(self) -> list[tuple[int, Path]]:
+    def checkpoints(self) -> list[tuple[int, Path | GPath]]:
         """(step, folder) of every complete checkpoint, oldest first (a `.tmp-ckpt-*` folder that a
-        crash left mid-write is not one)."""
+        crash left mid-write is not one, nor a remote `ckpt-*` folder without its state.json yet)."""
         if not self.checkpoints_dir.exists():
             return []
         found = [(int(m.group(1)), p) for p in self.checkpoints_dir.iterdir() if (m := _CKPT.match(p.name))]
+        if isinstance(self.checkpoints_dir, GPath):
+            found = [(step, p) for step, p in found if (p / "state.json").exists()]
         return sorted(found)
 
-    def latest_checkpoint(self) -> tuple[int, Path] | None:
+    def latest_checkpoint(self) -> tuple[int, Path | GPath] | None:
         found = self.checkpoints()
         return found[-1] if found else None
 
-    def save_checkpoint(self, gan, step: int, state: dict[str, Any]) -> Path:
+    def save_checkpoint(self, gan, step: int, state: dict[str, Any]) -> Path | GPath:
         """Every object of `gan` at `step` (`checkpoint_objects`), and state.json: the format, the step,
         `state` (`checkpoint_identity()` and the config) and the manifest of every variable.
 
@@ -226,7 +235,7 @@ class RunDir:
         tmp = self.checkpoints_dir / f"{_TMP_CKPT}{step:09d}"
         objects = checkpoint_objects(gan)
         try:
-            shutil.rmtree(tmp, ignore_errors=True)
+            storage.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             _checkpoint_stage("started", tmp)
             tf.train.Checkpoint(**{name: obj for name, (obj, _) in objects.items()}).write(str(tmp / CHECKPOINT_PREFIX))
@@ -238,24 +247,30 @@ class RunDir:
             _fsync(tmp)
             _checkpoint_stage("synced", tmp)
             if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+                storage.rmtree(final)
+            if isinstance(tmp, GPath):  # a bucket cannot rename a folder: its files, state.json last
+                final.mkdir()
+                for f in sorted(tmp.iterdir(), key=lambda f: f.name == "state.json"):
+                    storage.replace(f, final / f.name)
+                storage.rmtree(tmp)
+            else:
+                os.replace(tmp, final)
             _fsync(self.checkpoints_dir)  # the rename itself on disk
         except Exception as e:
-            shutil.rmtree(tmp, ignore_errors=True)  # never half a checkpoint, and the space back
+            storage.rmtree(tmp, ignore_errors=True)  # never half a checkpoint, and the space back
             error = _as_os_error(e, tmp)
             if error is None:
                 raise
             raise error from e
         _checkpoint_stage("renamed", final)
         for _, old in self.checkpoints()[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
+            storage.rmtree(old, ignore_errors=True)
         for orphan in self.checkpoints_dir.glob(_TMP_CKPT + "*"):  # left by a process killed mid-write
-            shutil.rmtree(orphan, ignore_errors=True)
+            storage.rmtree(orphan, ignore_errors=True)
         return final
 
     @staticmethod
-    def restore_checkpoint(gan, folder: Path, expect: dict[str, Any] | None = None) -> dict[str, Any]:
+    def restore_checkpoint(gan, folder: Path | GPath, expect: dict[str, Any] | None = None) -> dict[str, Any]:
         """Load a checkpoint into `gan`; returns its state.json.
 
         Refused with a RunError, before anything is loaded, when the checkpoint has another format,
@@ -263,7 +278,7 @@ class RunDir:
         image shape, class count...), or holds variables whose shapes or dtypes do not fit `gan`'s.
         Format 1 checkpoints (from before formats had numbers) still load, once `expect` is checked:
         their weights by Keras' layer order, their optimiser state by position."""
-        folder = Path(folder)
+        folder = as_path(folder)
         state = read_checkpoint_state(folder, expect)
         if state["format"] == 1:
             _restore_format_1(gan, folder)
@@ -272,27 +287,33 @@ class RunDir:
             fresh_average = "ema_generator" in objects and "ema_generator" not in state.get("objects", {})
             if fresh_average:
                 del objects["ema_generator"]
+            for name in ("g_loss_scale", "d_loss_scale"):  # trained in another precision: the scale starts afresh
+                if name in objects and name not in state.get("objects", {}):
+                    del objects[name]
             _read_objects(folder, state, objects)
             if fresh_average:  # averaging turned on since this checkpoint: the average starts at G itself
                 gan.ema_generator.set_weights(gan.generator.get_weights())
         gan.step.assign(state["step"])
         return state
 
-    def export_generator(self, generator) -> Path:
+    def export_generator(self, generator) -> Path | GPath:
         tmp = self.path / "generator.tmp.keras"
         try:
-            generator.save(tmp)
+            if isinstance(tmp, GPath):
+                tmp.write_bytes(_keras_bytes(generator))
+            else:
+                generator.save(tmp)
         except OSError:
             tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
             raise
-        os.replace(tmp, self.generator_path)
+        storage.replace(tmp, self.generator_path)
         return self.generator_path
 
-    def delete(self, runs_dir: str | Path | None = None) -> None:
+    def delete(self, runs_dir: str | Path | GPath | None = None) -> None:
         """Remove the run folder. Refuses anything but a real folder (not a link) with config.json directly under
         `runs_dir` (default: the folder it is in), so a stray path or a planted link never takes other files along."""
         path = self.path
-        runs_dir = Path(runs_dir) if runs_dir is not None else path.parent
+        runs_dir = as_path(runs_dir) if runs_dir is not None else path.parent
         if (
             path.name in ("", ".", "..")
             or path.is_symlink()
@@ -301,7 +322,15 @@ class RunDir:
             or path.resolve().parent != runs_dir.resolve()
         ):
             raise RunError(f"{path} is not a run folder directly under {runs_dir}; nothing was deleted")
-        shutil.rmtree(path)
+        storage.rmtree(path)
+
+
+def _keras_bytes(generator) -> bytes:
+    """`generator` as a .keras file's bytes (Keras writes to a local file, then they go to a bucket)."""
+    with tempfile.TemporaryDirectory(prefix="gan-studio-") as folder:
+        local = Path(folder) / "generator.keras"
+        generator.save(local)
+        return local.read_bytes()
 
 
 def checkpoint_identity(config: TrainConfig, image_shape, num_classes: int | None) -> dict[str, Any]:
@@ -320,26 +349,33 @@ def checkpoint_objects(gan) -> dict[str, tuple[Any, list]]:
 
     An optimiser is tracked as the list of its own variables (step count, learning rate, Adam's
     moments): tracked whole, it also refers to the network's weights, and TensorFlow would file
-    those under the optimiser's name (a variable's key is its shortest path)."""
+    those under the optimiser's name (a variable's key is its shortest path). In mixed_float16 an
+    optimiser is a LossScaleOptimizer: "g_optimizer" holds the Adam inside (the same variables as
+    in any other precision, so a run can continue in another one) and "g_loss_scale" the scale."""
+    g_adam, d_adam = (getattr(o, "inner_optimizer", o) for o in (gan.g_optimizer, gan.d_optimizer))
     objects = {
         "generator": (gan.generator, gan.generator.weights),
         "discriminator": (gan.discriminator, gan.discriminator.weights),
-        "g_optimizer": (list(gan.g_optimizer.variables), gan.g_optimizer.variables),
-        "d_optimizer": (list(gan.d_optimizer.variables), gan.d_optimizer.variables),
+        "g_optimizer": (list(g_adam.variables), g_adam.variables),
+        "d_optimizer": (list(d_adam.variables), d_adam.variables),
         "step": (gan.step, [gan.step]),
         "seed_generator": (gan.seed_generator.state, [gan.seed_generator.state]),
     }
     if gan.ema_generator is not None:
         objects["ema_generator"] = (gan.ema_generator, gan.ema_generator.weights)
+    for name, optimizer in (("g_loss_scale", gan.g_optimizer), ("d_loss_scale", gan.d_optimizer)):
+        if hasattr(optimizer, "dynamic_scale"):
+            scale = [optimizer.dynamic_scale, optimizer.step_counter]
+            objects[name] = (scale, scale)
     return objects
 
 
-def read_checkpoint_state(folder: str | Path, expect: dict[str, Any] | None = None) -> dict[str, Any]:
+def read_checkpoint_state(folder: str | Path | GPath, expect: dict[str, Any] | None = None) -> dict[str, Any]:
     """A checkpoint's state.json, with "format" filled in (1 when it predates format numbers).
 
     RunError when it cannot be read, has a format this version does not read, or was trained for
     something else than `expect` (keys of `checkpoint_identity()`) says, naming each difference."""
-    folder = Path(folder)
+    folder = as_path(folder)
     try:
         state = json.loads((folder / "state.json").read_text())
     except (OSError, ValueError) as e:
@@ -424,6 +460,7 @@ def _restore_format_1(gan, folder: Path) -> None:
         gan.ema_generator.load_weights(average if average.exists() else folder / "generator.weights.h5")
     with np.load(folder / "optimizers.npz") as saved:
         for prefix, optimizer in (("g", gan.g_optimizer), ("d", gan.d_optimizer)):
+            optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # format 1 predates loss scaling
             for i, variable in enumerate(optimizer.variables):
                 variable.assign(saved[f"{prefix}_{i}"])
         gan.seed_generator.state.assign(saved["seed_state"])
@@ -434,7 +471,9 @@ def _checkpoint_stage(stage: str, folder: Path) -> None:
     does nothing. tests/test_faults.py replaces it to kill the process at each of them."""
 
 
-def _fsync(path: Path) -> None:
+def _fsync(path: Path | GPath) -> None:
+    if isinstance(path, GPath):  # a bucket's object is stored once its write returns
+        return
     fd = os.open(path, os.O_RDONLY)  # a folder too: its entries (a rename) are data as well
     try:
         os.fsync(fd)
@@ -461,6 +500,7 @@ def _as_os_error(error: Exception, path: Path) -> OSError | None:
 # --- is an active run still training? --------------------------------------------------------
 ACTIVE_ON_DISK = ("compiling", "running", "paused")  # engine.ACTIVE as status.json spells it
 INTERRUPTED = "interrupted"
+STALE = "stale"
 STALE_SECONDS = 300.0  # an active run rewrites status.json every engine.HEARTBEAT_SECONDS
 
 
@@ -470,12 +510,12 @@ def liveness() -> dict[str, Any]:
 
 
 def effective_status(status: dict[str, Any], written_at: float | None = None, now: float | None = None) -> str:
-    """status.json's status as things stand: an active one ("compiling", "running", "paused") that no
-    process trains any more is "interrupted" (the server was restarted, the process killed).
-
-    No process trains it when the process that wrote it is gone (same host), or when its heartbeat
-    (else `written_at`, the file's time, for a status.json from before heartbeats) is older than
-    STALE_SECONDS: the process may be on another host, or its pid reused."""
+    """status.json's status as things stand. An active one ("compiling", "running", "paused") is
+    "interrupted" when the process that wrote it is known to be gone (same host, no such pid: the
+    server was restarted, the process killed), and "stale" when nothing has been heard from it for
+    STALE_SECONDS (its heartbeat, else `written_at`, the file's time, for a status.json from before
+    heartbeats): a process on another host that died or lost the folder, or one that hangs. Neither
+    is trained by anyone that we know of; both can be continued."""
     state = status.get("status", "unknown")
     if state not in ACTIVE_ON_DISK:
         return state
@@ -484,12 +524,12 @@ def effective_status(status: dict[str, Any], written_at: float | None = None, no
         return INTERRUPTED
     beat = status.get("heartbeat") or written_at
     if beat is not None and (now or time.time()) - beat > STALE_SECONDS:
-        return INTERRUPTED
+        return STALE
     return state
 
 
 def run_status(run: RunDir) -> str:
-    """The run's `effective_status`: what its status.json says, or "interrupted"."""
+    """The run's `effective_status`: what its status.json says, or "interrupted" or "stale"."""
     try:
         written_at = run.status_path.stat().st_mtime
     except OSError:
@@ -523,13 +563,13 @@ class RunInfo:
 
     @property
     def state(self) -> str:
-        """The status to show: status.json's, or "interrupted" for an active run no process trains any more."""
+        """The status to show: status.json's, or "interrupted"/"stale" for an active run nobody is known to train."""
         return run_status(self.run_dir)
 
 
-def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
+def list_runs(runs_dir: str | Path | GPath = "runs") -> list[RunInfo]:
     """Every run under `runs_dir`, newest first; unreadable folders are listed with config None."""
-    runs_dir = Path(runs_dir)
+    runs_dir = as_path(runs_dir)
     if not runs_dir.is_dir():
         return []
     infos = []
@@ -558,13 +598,13 @@ def list_runs(runs_dir: str | Path = "runs") -> list[RunInfo]:
     return infos
 
 
-def load_generator(path: str | Path):
+def load_generator(path: str | Path | GPath):
     """A generator from a run folder (generator.keras, else its latest checkpoint) or a .keras file.
 
     .keras files are checked by gan_core.modelfile before Keras reads any of them: only networks built
     from our presets load, so a file with code in it (a Lambda, a function, a foreign module) is refused.
     """
-    path = Path(path)
+    path = as_path(path)
     if path.is_file():
         if path.suffix.lower() in (".h5", ".hdf5"):
             raise RunError(
@@ -573,8 +613,14 @@ def load_generator(path: str | Path):
             )
         if path.suffix != ".keras":
             raise RunError(f"{path} is not a .keras file; give a run folder or a generator saved as .keras")
-        from gan_core.modelfile import load_keras_file
+        from gan_core.modelfile import MAX_FILE_BYTES, load_keras_file
 
+        if isinstance(path, GPath):  # the checks and Keras read local files
+            try:
+                with storage.local_copy(path, MAX_FILE_BYTES) as local:
+                    return load_keras_file(local)
+            except OSError as e:
+                raise RunError(f"{path} cannot be read: {e}") from e
         return load_keras_file(path)
     if not path.is_dir():
         raise RunError(f"{path} does not exist; give a run folder (runs/<run-id>) or a .keras file")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,8 @@ from gan_core.explorer import scale_for
 from gan_core.latent import png_bytes, upscale
 from gan_core.losses import DEFAULT_LOSS, LOSS_METRICS, LOSSES
 from gan_core.registry import RunActiveError, RunRegistry
-from gan_core.runs import INTERRUPTED, RunDir, RunError, RunInfo, list_runs, read_checkpoint_state
+from gan_core.runs import INTERRUPTED, STALE, RunDir, RunError, RunInfo, list_runs, read_checkpoint_state
+from gan_core.storage import as_path
 
 GRID_PX = 300  # the last sample grid, enlarged to about this width
 SHOWN_METRICS = 4  # final metrics shown per run: d_loss, g_loss and the first two of its loss family's
@@ -62,7 +62,7 @@ def grid_ui(info: RunInfo) -> None:
         st.caption("No sample grid yet.")
         return
     try:
-        picture = np.asarray(Image.open(info.last_sample))
+        picture = np.asarray(Image.open(io.BytesIO(info.last_sample.read_bytes())))  # a bucket's too
     except OSError as e:
         st.caption(f"The last sample grid cannot be read: {e}")
         return
@@ -85,8 +85,14 @@ def summary_ui(info: RunInfo, active_here: bool) -> None:
             "Its training process is gone (the server was restarted, or the process killed) before it "
             "ended: continue it from its latest checkpoint."
         )
+    elif state == STALE:
+        heard = status.get("heartbeat")
+        st.caption(
+            f"Nothing heard from its training process since {_when(heard)}: it may hang, or have died on "
+            "another machine. If it is gone, continue it from its latest checkpoint."
+        )
     elif state in ACTIVE and not active_here:
-        st.caption("It is being trained by another process; stop it there before continuing or deleting it.")
+        follow_ui(info)
     if config is not None:
         st.markdown(f"Preset **{config.preset}** on **{config.dataset}** · {settings_line(config)}")
     else:
@@ -111,6 +117,25 @@ def summary_ui(info: RunInfo, active_here: bool) -> None:
     if config is not None:
         with st.expander("Settings"):
             st.json(config.to_dict())
+
+
+def follow_ui(info: RunInfo) -> None:
+    """A run another process trains (the CLI, a cluster's chief): who, and a button to watch and steer it."""
+    status = info.status
+    who = f"process {status['pid']} on {status.get('host')}" if status.get("pid") else "another process"
+    heard = f", last heard {format_duration(time.time() - status['heartbeat'])} ago" if status.get("heartbeat") else ""
+    st.caption(f":material/settings_remote: Live: trained by {who}{heard}.")
+    if st.button(
+        "Follow",
+        key=f"follow_{info.run_dir.run_id}",
+        icon=":material/monitoring:",
+        type="primary",
+        help="Watch it on the Train page as it trains, and pause, stop or steer it from there",
+    ):
+        try:
+            st.switch_page("pages/train.py", query_params={"follow": info.run_dir.run_id})
+        except StreamlitAPIException:  # this page was started on its own, without the dashboard's navigation
+            st.error(f"The Train page is not part of this app; open it with ?follow={info.run_dir.run_id}.")
 
 
 def settings_line(config: TrainConfig) -> str:
@@ -422,7 +447,7 @@ def main() -> None:
     registry = get_registry()
     active = registry.active()
     active_dir = active.snapshot().run_dir if active is not None else None
-    active_path = Path(active_dir).resolve() if active_dir is not None else None
+    active_path = as_path(active_dir).resolve() if active_dir is not None else None
     st.caption(f"{len(infos)} run{'s' if len(infos) != 1 else ''} under `{folder}`, newest first.")
     for info, depth in families(infos):
         run_card(info, registry, active_here=info.run_dir.path.resolve() == active_path, depth=depth)

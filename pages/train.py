@@ -2,6 +2,10 @@
 
 No training logic here: the page starts runs through the server's RunRegistry and draws
 `run.snapshot()`. The live view polls once a second while the run is active and not at all after.
+
+With `?follow=<run-id>` it draws a run that another process trains instead (the CLI, a cluster's
+chief writing to the runs folder): read from its folder as it is written, and paused, resumed,
+stopped and steered through commands left there (gan_core.follow, gan_core.control).
 """
 
 from __future__ import annotations
@@ -21,16 +25,18 @@ from app.common import (
     status_badge,
     within_app_navigation,
 )
-from app.live import GRID_SCALE, Frame, live_view, poll_intervals, yield_to_training
+from app.live import GRID_SCALE, Frame, LiveView, live_view, poll_intervals, yield_to_training
 from gan_core import quality
 from gan_core.config import STEERABLE, ConfigError, TrainConfig, knobs
 from gan_core.data import DATASETS, DatasetError, image_shape, load_dataset
 from gan_core.engine import ACTIVE, Snapshot, Status, TrainingRun
+from gan_core.follow import FollowedRun
 from gan_core.latent import gif_bytes, upscale
 from gan_core.losses import LOSSES
 from gan_core.models import PRESETS
 from gan_core.registry import RunActiveError, RunRegistry
-from gan_core.runs import RunError
+from gan_core.runs import RunError, run_folder
+from gan_core.storage import is_remote
 
 POLL_SECONDS = 1.0
 # Each viewer's choice of how often the live view redraws. On a machine that trains and shows the
@@ -152,7 +158,8 @@ def upload_ui() -> str | None:
     )
     if uploaded is None:
         return None
-    folder = runs_dir() / "uploads"
+    # On this machine even when runs go to a bucket: the dataset reader takes local files.
+    folder = uploads.temp_folder("gan-studio-uploads") if is_remote(runs_dir()) else runs_dir() / "uploads"
     target = folder / uploads.safe_name(uploaded.name, ".npz")
     saved = (uploaded.file_id, str(target))
     try:
@@ -278,6 +285,7 @@ def controls_ui(registry: RunRegistry, run: TrainingRun, snap: Snapshot) -> None
         if (
             status == Status.STOPPED
             and snap.run_dir
+            and not isinstance(run, FollowedRun)  # continued here, it would be this server's run: the Runs page says so
             and st.button("Continue training", icon=":material/replay:", key="continue")
         ):
             try:
@@ -333,6 +341,13 @@ def status_ui(snap: Snapshot) -> None:
         st.info(f"{badge} Stopped at step {of_total}{f' ({reason})' if reason and reason != 'stopped' else ''}.")
     elif status == Status.DIVERGED:
         st.error(f"{badge} Diverged: {snap.error}")
+    elif status == Status.INTERRUPTED:
+        st.warning(f"{badge} Its training process is gone, at step {step:,}: continue it from the Runs page.")
+    elif status == Status.STALE:
+        st.warning(
+            f"{badge} Nothing heard from its training process for minutes, at step {step:,}: it may hang, or "
+            "have died on another machine. If it is gone, continue it from the Runs page."
+        )
     elif status == Status.FAILED:
         error = (snap.error or "unknown error").strip()
         st.error(f"{badge} Failed: {error}")
@@ -533,20 +548,23 @@ def refresh_ui() -> float:
     return REFRESH_CHOICES.get(choice, POLL_SECONDS)  # None when the viewer unselects: the default
 
 
-def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
+def run_ui(registry: RunRegistry, run: TrainingRun | FollowedRun, view: LiveView | None = None) -> None:
     """Everything about the server's run, redrawn while it is active (once a second by default).
 
     Two fragments poll (app.live.poll_intervals): the live view at the viewer's refresh, and the
     quality panel, whose figures come every `quality_every` steps, at most every
     QUALITY_POLL_SECONDS. Both draw the frame every viewer shares (app.live). A paused run is polled
     every PAUSED_POLL_SECONDS, so that anyone watching sees it resume; a run that has ended is not
-    polled at all."""
+    polled at all. A followed run (`view`: its own LiveView) is drawn the same way."""
+    view = view or live_view()
+    following = isinstance(run, FollowedRun)
     status = run.status
     every = poll_intervals(status, refresh_ui() if status in ACTIVE else None)
 
     def redraw_if_changed() -> None:
         yield_to_training()
-        if registry.current() is not run or (run.status == Status.PAUSED) != (status == Status.PAUSED):
+        now_shown = run if following else registry.current()
+        if now_shown is not run or (run.status == Status.PAUSED) != (status == Status.PAUSED):
             st.rerun()  # a run started, paused, resumed or ended: the whole page redraws and polls anew
         if run.active != (status in ACTIVE):
             st.rerun()
@@ -554,9 +572,13 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
     @st.fragment(run_every=every.live)
     def live() -> None:
         redraw_if_changed()
-        frame = live_view().frame(run, real_reference)  # shared by every viewer of this run
+        frame = view.frame(run, real_reference)  # shared by every viewer of this run
         snap = frame.snap
         st.subheader(f"{snap.run_id or 'New run'} {status_badge(snap.status)}")
+        if following:
+            trainer_caption(run, snap)
+        if snap.parent:
+            st.caption(f":material/call_split: Branch of **{snap.parent['run']}** at step {snap.parent['step']:,}")
         settings_caption(snap)
         controls_ui(registry, run, snap)
         status_ui(snap)
@@ -571,7 +593,7 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
     @st.fragment(run_every=every.quality)
     def quality() -> None:
         redraw_if_changed()
-        quality_ui(live_view().frame(run, real_reference))
+        quality_ui(view.frame(run, real_reference))
 
     live()
     if status in ACTIVE:
@@ -581,9 +603,47 @@ def run_ui(registry: RunRegistry, run: TrainingRun) -> None:
         st.json(run.config.to_dict(), expanded=True)
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def followed(path: str) -> tuple[FollowedRun, LiveView]:
+    """One follower and one live view per followed run, shared by everyone who follows it."""
+    return FollowedRun(path), LiveView()
+
+
+def trainer_caption(run: FollowedRun, snap: Snapshot) -> None:
+    """Who trains a followed run, when it was last heard from, and what became of the last command."""
+    status = run.trainer
+    who = f"process {status['pid']} on {status['host']}" if status.get("pid") else "another process"
+    heard = f", last heard {format_duration(time.time() - status['heartbeat'])} ago" if status.get("heartbeat") else ""
+    st.caption(
+        f":material/settings_remote: Trained by {who}{heard}. Pause, Resume, Stop and the settings below "
+        "reach it through its run folder within a second or two."
+    )
+    command = snap.last_command
+    if command and not command.get("ok"):
+        st.warning(f"The run refused the last command ({command.get('command')}): {command.get('error')}")
+
+
+def follow_ui(registry: RunRegistry, run_id: str) -> bool:
+    """The run `?follow=` names, when it is not this server's own; False when there is none to follow."""
+    try:
+        path = run_folder(runs_dir(), run_id)
+    except RunError as e:
+        st.error(f"Cannot follow that run: {e}")
+        return False
+    own = registry.current()
+    if own is not None and own.run_dir is not None and own.run_dir.run_id == run_id:
+        return False  # this server trains it: its own view follows it best
+    run, view = followed(str(path))
+    run_ui(registry, run, view)
+    return True
+
+
 def main() -> None:
     within_app_navigation()
     registry = get_registry()
+    wanted = st.query_params.get("follow")
+    if wanted and follow_ui(registry, wanted):
+        return
     run = registry.current()
     if run is None:
         st.title("Train")

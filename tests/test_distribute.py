@@ -6,6 +6,7 @@ TensorFlow runs anything, and this test process has long started it."""
 import json
 import math
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,101 @@ def test_a_batch_that_does_not_split_over_the_replicas_is_refused(tmp_path):
     )  # fmt: skip
     assert done.returncode != 0
     assert "batch_size 15 does not split evenly over 2 replicas" in done.stderr
+
+
+# ------------------------------------------------------------------ several workers
+def free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start_workers(tmp_path: Path, *flags: str, workers: int = 2) -> list[subprocess.Popen]:
+    """The same `train` command on `workers` local processes, each with its TF_CONFIG (127.0.0.1 only)."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
+    processes = []
+    for index in range(workers):
+        scratch = tmp_path / f"tmp-{index}"  # each worker's temporary folder: where a non-chief writes
+        scratch.mkdir()
+        config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        env = {**ENV, "TF_CONFIG": config, "TMPDIR": str(scratch)}
+        command = [sys.executable, "-m", "gan_core", "train", "--strategy", "multi-worker", "--preset", "tiny"]
+        command += ["--batch-size", "16", "--quality-every", "0", "--out", str(tmp_path / "runs"), "--quiet", *flags]
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    return processes
+
+
+def finish(processes: list[subprocess.Popen], timeout: float = 200) -> list[str]:
+    """Each worker's stdout, once all have exited 0."""
+    outs = []
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=timeout)
+            assert process.returncode == 0, err.decode()[-3000:]
+            outs.append(out.decode())
+    finally:
+        for process in processes:
+            process.kill()
+    return outs
+
+
+def test_two_local_workers_train_and_only_the_chief_writes_the_run(tmp_path):
+    flags = ("--steps", "40", "--metrics-every", "5", "--sample-every", "10", "--checkpoint-every", "20")
+    chief, worker = finish(start_workers(tmp_path, *flags))
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1 and chief.strip().splitlines()[-1] == str(runs[0])  # one run folder: the chief's
+    assert "worker 1 of a 2-worker cluster: the chief wrote the run folder" in worker
+    run = runs[0]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert all(math.isfinite(r["d_loss"]) for r in records)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["ckpt-000000020", "ckpt-000000040"]
+    assert (run / "generator.keras").exists() and json.loads((run / "status.json").read_text())["status"] == "finished"
+    assert not list((tmp_path / "tmp-1").glob("gan-studio-*"))  # the worker's scratch run folder is gone
+
+
+def test_a_cluster_stops_and_is_steered_by_the_chief_together(tmp_path):
+    from gan_core import control
+    from gan_core.runs import RunDir
+    from tests.conftest import wait_for
+
+    processes = start_workers(tmp_path, "--steps", "1000000", "--metrics-every", "20", "--checkpoint-every", "1000")
+    try:
+        runs = tmp_path / "runs"
+        wait_for(lambda: runs.exists() and any(runs.iterdir()), timeout=120, interval=0.2)
+        run = RunDir(next(runs.iterdir()))
+        wait_for(lambda: len(run.read_metrics()) >= 2, timeout=120, interval=0.2)
+        # Sent to the chief's folder; every worker must take the same D:G ratio or their collectives part ways.
+        control.send(run.path, "steer", d_updates=2, g_learning_rate=1e-4)
+        wait_for(lambda: any("event" in r for r in run.read_metrics()), timeout=60, interval=0.2)
+        steps = len(run.read_metrics())
+        wait_for(lambda: len(run.read_metrics()) >= steps + 2, timeout=60, interval=0.2)  # and trains on
+        control.send(run.path, "stop")
+    except BaseException:
+        for process in processes:
+            process.kill()
+        raise
+    finish(processes, timeout=60)
+    event = next(r for r in run.read_metrics() if "event" in r)
+    assert event["changes"] == {"d_updates": 2, "g_learning_rate": 1e-4}
+    status = run.read_status()
+    assert status["status"] == "stopped" and status["last_command"]["command"] == "stop"
+
+
+def test_the_chiefs_time_limit_ends_every_worker(tmp_path):
+    finish(start_workers(tmp_path, "--steps", "1000000", "--max-seconds", "3", "--checkpoint-every", "1000"))
+    (run,) = (tmp_path / "runs").iterdir()
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "finished" and status["end_reason"] == "time limit"
+
+
+def test_multi_worker_without_a_cluster_description_says_what_to_set(tmp_path):
+    env = {k: v for k, v in ENV.items() if k != "TF_CONFIG"}
+    command = [sys.executable, "-m", "gan_core", "train", "--strategy", "multi-worker", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 2 and "multi-worker needs TF_CONFIG on each worker" in done.stderr
+    assert not list(tmp_path.iterdir())

@@ -109,8 +109,8 @@ def test_bad_data_fails_the_run_with_the_datasets_message(tmp_path):
 def test_a_nan_loss_ends_the_run_as_diverged_and_keeps_the_good_checkpoint(tmp_path, monkeypatch):
     real_make = gan_core.data.make_dataset
 
-    def poisoned(images, batch_size, seed, labels=None):
-        good = real_make(images, batch_size, seed, labels).take(23)
+    def poisoned(images, batch_size, seed, labels=None, **_):  # on the host: the NaN batches join them there
+        good = real_make(images, batch_size, seed, labels, to_device=False).take(23)
         return good.concatenate(nan_batches(images, batch_size))
 
     monkeypatch.setattr(gan_core.data, "make_dataset", poisoned)
@@ -227,8 +227,9 @@ def test_quality_panel_says_plainly_when_the_digit_classifier_does_not_apply(tmp
 def test_a_diverged_run_raises_and_records_the_diverged_alert(tmp_path, monkeypatch):
     real_make = gan_core.data.make_dataset
 
-    def poisoned(images, batch_size, seed, labels=None):
-        return real_make(images, batch_size, seed, labels).take(7).concatenate(nan_batches(images, batch_size))
+    def poisoned(images, batch_size, seed, labels=None, **_):
+        good = real_make(images, batch_size, seed, labels, to_device=False)
+        return good.take(7).concatenate(nan_batches(images, batch_size))
 
     monkeypatch.setattr(gan_core.data, "make_dataset", poisoned)
     run = TrainingRun(tiny_config(), runs_dir=tmp_path).start()

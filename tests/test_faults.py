@@ -198,17 +198,17 @@ def gone_pid() -> int:
     return process.pid
 
 
-def test_an_active_status_counts_as_interrupted_once_nobody_trains_the_run():
+def test_an_active_status_counts_as_interrupted_or_stale_once_nobody_trains_the_run():
     here, now = socket.gethostname(), time.time()
     running = {"status": "running", "heartbeat": now}
     assert effective_status({**running, "pid": os.getpid(), "host": here}) == "running"
     assert effective_status({**running, "pid": gone_pid(), "host": here}) == "interrupted"
     # On another host only the heartbeat tells.
     assert effective_status({**running, "pid": 1, "host": "elsewhere"}, now=now + 10) == "running"
-    assert effective_status({**running, "pid": 1, "host": "elsewhere"}, now=now + STALE_SECONDS + 1) == "interrupted"
+    assert effective_status({**running, "pid": 1, "host": "elsewhere"}, now=now + STALE_SECONDS + 1) == "stale"
     # Written before heartbeats: the file's time stands in for one.
     assert effective_status({"status": "paused"}, written_at=now, now=now + 10) == "paused"
-    assert effective_status({"status": "compiling"}, written_at=now - STALE_SECONDS - 1) == "interrupted"
+    assert effective_status({"status": "compiling"}, written_at=now - STALE_SECONDS - 1) == "stale"
     assert effective_status({"status": "finished", "pid": gone_pid(), "host": here}) == "finished"
     assert effective_status({}) == "unknown"
 
