@@ -26,7 +26,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import charts, memory
+from app import charts, livechart, memory
 from app.common import enlarged_png
 from gan_core.engine import ACTIVE, Snapshot, Status, TrainingRun
 
@@ -50,6 +50,7 @@ class Frame:
 
     snap: Snapshot
     charts: Mapping[str, go.Figure]  # training charts by name (the loss family's, then throughput)
+    live_charts: bytes  # the same charts for the canvases of app.livechart, encoded once for every viewer
     quality: Mapping[str, go.Figure]  # quality charts by name; empty before the first figures
     grid_png: bytes | None  # the latest sample grid, enlarged, as PNG
     made: float = field(default_factory=time.monotonic)
@@ -111,11 +112,15 @@ class LiveView:
         if fresh["charts"]:
             self._charts_made = now
         self._keys = part_keys
+        figures = (
+            freeze(charts.training_charts(thin(history, self.points), snap.charts, snap.events))
+            if fresh["charts"]
+            else last.charts
+        )
         return Frame(
             snap=snap,
-            charts=freeze(charts.training_charts(thin(history, self.points), snap.charts, snap.events))
-            if fresh["charts"]
-            else last.charts,
+            charts=figures,
+            live_charts=livechart.encode(figures) if fresh["charts"] else last.live_charts,
             quality=self._quality_charts(quality, reference, snap.events) if fresh["quality"] else last.quality,
             grid_png=(enlarged_png(snap.grid, GRID_SCALE) if snap.grid is not None else None)
             if fresh["grid"]

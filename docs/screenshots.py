@@ -3,12 +3,16 @@
 Starts the app on a free port with its runs in a temporary folder, trains the demo run for a
 while in the browser (halving G's learning rate on the way, so the charts show a marker), then
 saves docs/train.png, docs/explore.png and docs/runs.png; branches the run from the Runs page,
-trains the branch a little and saves docs/compare.png of the two.
+trains the branch a little and saves docs/compare.png of the two. Last, the control room: a run the
+CLI trains in another process, followed from the Runs page (docs/control-room.png), then stopped
+from the page.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from tests.browser import (  # noqa: E402
     app_button,
     chromium_page,
-    first_trace_path,
     image_src,
+    live_chart,
     steer_in_page,
     studio_server,
     wait_until,
@@ -36,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as runs, studio_server(Path(runs)) as server, chromium_page() as page:
         page.goto(server.url)
         page.get_by_role("button", name="Start a demo run").click()
-        wait_until(lambda: first_trace_path(page, "Losses"), 180, what="a loss curve")
+        wait_until(lambda: live_chart(page, "Losses"), 180, what="a loss curve")
         time.sleep(args.train_seconds / 2)
         steer_in_page(page, "g_learning_rate", "0.0004")
         time.sleep(args.train_seconds / 2)
@@ -72,6 +76,22 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(2)
         page.screenshot(path=args.out / "compare.png", full_page=True)
         print(args.out / "compare.png")
+
+        command = [sys.executable, "-m", "gan_core", "train", "--steps", "200000", "--out", runs, "--quiet"]
+        cli = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        try:
+            wait_until(lambda: '"running"' in "".join(p.read_text() for p in Path(runs).glob("*/status.json")), 180)
+            page.goto(f"{server.url}/runs")  # the Runs page reads the folder when it opens
+            wait_until(lambda: page.get_by_text("Live: trained by process").count() > 0, 180, what="the CLI's run")
+            app_button(page, "Follow").click()
+            wait_until(lambda: live_chart(page, "Losses"), 90, what="the followed run's curves")
+            time.sleep(args.train_seconds / 3)
+            page.screenshot(path=args.out / "control-room.png")
+            print(args.out / "control-room.png")
+            app_button(page, "Stop").click()
+            cli.wait(90)
+        finally:
+            cli.kill()
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import charts, uploads
+from app import charts, livechart, uploads
 from app.common import (
     enlarged_png,
     format_duration,
@@ -474,7 +474,12 @@ def grid_ui(frame: Frame) -> None:
 
 
 def charts_ui(frame: Frame) -> None:
-    """The charts that mean something for the run's loss family, then throughput."""
+    """The charts that mean something for the run's loss family, then throughput: drawn on canvases while
+    the run trains (app.livechart: a browser redraws them for a millisecond each, plotly for 60 ms), as
+    plotly figures with zoom and hover once it is paused or has ended."""
+    if frame.snap.status in (Status.COMPILING, Status.RUNNING):
+        livechart.show(frame.live_charts)
+        return
     for name, chart in frame.charts.items():
         st.plotly_chart(chart, key=f"chart-{name}", config={"displaylogo": False})
 
@@ -614,10 +619,13 @@ def trainer_caption(run: FollowedRun, snap: Snapshot) -> None:
     status = run.trainer
     who = f"process {status['pid']} on {status['host']}" if status.get("pid") else "another process"
     heard = f", last heard {format_duration(time.time() - status['heartbeat'])} ago" if status.get("heartbeat") else ""
-    st.caption(
-        f":material/settings_remote: Trained by {who}{heard}. Pause, Resume, Stop and the settings below "
-        "reach it through its run folder within a second or two."
-    )
+    if snap.active:
+        st.caption(
+            f":material/settings_remote: Trained by {who}{heard}. Pause, Resume, Stop and the settings below "
+            "reach it through its run folder within a second or two."
+        )
+    else:
+        st.caption(f":material/settings_remote: Trained by {who}, which no longer trains it.")
     command = snap.last_command
     if command and not command.get("ok"):
         st.warning(f"The run refused the last command ({command.get('command')}): {command.get('error')}")

@@ -119,6 +119,15 @@ def first_trace_path(page, chart_title: str) -> str | None:
     return line.first.get_attribute("d") if line.count() else None
 
 
+def live_chart(page, chart_title: str) -> dict[str, str] | None:
+    """What the Train page's live canvas chart titled `chart_title` shows (app/livechart.js writes it on
+    the chart: title, points, lastStep, markers), or None while there is no such chart."""
+    chart = page.locator(f'.gan-live-chart[data-title="{chart_title}"]')
+    if chart.count() == 0:
+        return None
+    return chart.first.evaluate("box => ({...box.dataset})")
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.25, what: str = "condition"):
     """Poll `predicate` until it returns something truthy; return it, or raise after `timeout`."""
     deadline = time.monotonic() + timeout

@@ -10,6 +10,7 @@ from tests.browser import (
     chromium_page,
     first_trace_path,
     image_src,
+    live_chart,
     steer_in_page,
     studio_server,
     wait_until,
@@ -26,19 +27,27 @@ def test_train_watch_stop_and_explore_in_chromium(tmp_path):
         page.goto(server.url)
         page.get_by_role("button", name="Start a demo run").click()
 
-        # The loss chart and the sample grid appear, then change as the run trains.
-        first_path = wait_until(lambda: first_trace_path(page, "Losses"), 180, what="a loss curve")
+        # The loss chart (a live canvas while it trains) and the sample grid appear, then change as it trains.
+        def last_step() -> int:
+            chart = live_chart(page, "Losses")
+            return int(chart["lastStep"]) if chart and chart.get("lastStep") else 0
+
+        first_step = wait_until(last_step, 180, what="a loss curve")
         first_grid = wait_until(lambda: image_src(page, "Samples from the fixed noise"), 60, what="a sample grid")
-        wait_until(
-            lambda: first_trace_path(page, "Losses") not in (None, first_path), 60, what="the loss curve to grow"
-        )
+        wait_until(lambda: last_step() > first_step, 60, what="the loss curve to grow")
         wait_until(
             lambda: image_src(page, "Samples from the fixed noise") not in (None, first_grid), 90, what="a new grid"
         )
 
         # The presenter halves G's learning rate: every chart marks the change, labelled, as it trains on.
         steer_in_page(page, "g_learning_rate", "0.0001")
-        wait_until(lambda: page.get_by_text("G lr 0.0001").count() >= 3, 60, what="the marker on the charts")
+        marked = page.locator('.gan-live-chart[data-markers*="G lr 0.0001"]')
+        wait_until(lambda: marked.count() >= 3, 60, what="the marker on the live charts")
+
+        # Paused, the charts are plotly's again (zoom, hover), markers and all.
+        app_button(page, "Pause").click()
+        wait_until(lambda: first_trace_path(page, "Losses"), 60, what="the plotly loss chart once paused")
+        assert page.get_by_text("G lr 0.0001").count() >= 3
 
         app_button(page, "Stop").click()
         wait_until(lambda: page.get_by_text("Stopped at step").count() > 0, 60, what="the stopped status")

@@ -218,3 +218,39 @@ def test_latest_skips_records_without_the_key():
     assert charts.latest(columns, "fd_digits") == (20, 4.0)
     assert charts.latest(columns, "classes_covered") == (None, None)
     assert charts.latest({}, "fd_digits") == (None, None)
+
+
+# ------------------------------------------------------------------ the live canvases (app.livechart)
+def test_the_live_canvas_draws_what_the_plotly_figure_holds():
+    import json
+
+    from app import livechart
+    from app.live import freeze
+
+    columns = history(4)
+    columns["d_loss"][1] = None  # not measured: a gap in the line, as in plotly's
+    events = [{"step": 50, "event": "steer", "changes": {"g_learning_rate": 1e-4}}]
+    figures = freeze(charts.training_charts(columns, BCE, events))
+    specs = json.loads(livechart.encode(figures))
+    assert [s["title"] for s in specs] == ["Losses", "D accuracy", "D outputs (mean probability)", "Throughput"]
+    losses = specs[0]
+    assert losses["x"] == [25, 50, 75, 100] and losses["y_title"] == "loss" and losses["legend"]
+    assert [s["name"] for s in losses["series"]] == ["D loss", "G loss"]
+    first = losses["series"][0]["y"]
+    assert first[1] is None and first[0::2] == pytest.approx([1.3, 1.1]) and first[3] == pytest.approx(1.0)
+    assert losses["series"][0]["color"] == charts.COLOURS[0]
+    assert specs[1]["y_range"] == list(figures["d_accuracy"].layout.yaxis.range)
+    for spec in specs:  # the change of settings on every chart, labelled as plotly labels it
+        assert spec["markers"] == [{"x": 50, "text": "G lr 0.0001", "color": charts.MARKER_COLOUR}]
+    empty = livechart.spec(charts.training_chart({}, BCE[0]))
+    assert empty["x"] == [] and empty["waiting"] == "waiting for the first metrics…"
+
+
+def test_the_live_canvas_keeps_reference_lines_and_their_labels():
+    from app import livechart
+
+    quality = {"step": [100, 200], "fd_digits": [30.0, 20.0], "classifier_score": [5.0, 6.0]}
+    figure = next(iter(charts.quality_charts(quality, {"fd_digits": 2.0, "classifier_score": 9.5}).values()))
+    spec = livechart.spec(figure)
+    assert spec["x"] == [100, 200] and spec["series"][0]["y"] == [30.0, 20.0]
+    assert len(spec["hlines"]) == 1 and spec["hlines"][0]["y"] == 2.0 and spec["hlines"][0]["text"]

@@ -290,10 +290,10 @@ def test_a_conditional_run_shows_one_row_of_samples_per_class(runs, media):
     assert (rows, cols) == (10, 2)
 
 
-def open_with_paused_run() -> tuple[AppTest, TrainingRun]:
+def open_with_paused_run(steps: int = 60) -> tuple[AppTest, TrainingRun]:
     """The app with a tiny run started from the form (with `starts_paused`: paused before its first step)."""
     at = open_app()
-    fill_tiny(at, steps=60)
+    fill_tiny(at, steps=steps)
     submit(at)
     run = get_registry().current()
     wait_for(lambda: run.status == Status.PAUSED)
@@ -576,7 +576,7 @@ def test_quality_panel_says_when_the_first_figures_come(runs, monkeypatch):
 
 
 def test_changing_a_learning_rate_mid_run_marks_every_chart_for_every_viewer(runs, starts_paused):
-    at, run = open_with_paused_run()
+    at, run = open_with_paused_run(steps=100_000)  # still training when the viewer opens the page
     assert "Change settings while it trains" in [e.label for e in at.expander]
     steering = [w.label for w in at.number_input if w.key.startswith("steer-")]
     assert steering == ["g_learning_rate", "d_learning_rate", "d_updates", "ema"]  # bce: no penalty to weigh
@@ -587,15 +587,23 @@ def test_changing_a_learning_rate_mid_run_marks_every_chart_for_every_viewer(run
     at.button(key="resume").click().run()
     wait_for(lambda: run.snapshot().events and run.snapshot().history.get("step"))
 
-    viewer = open_app()  # anyone watching: the marker, labelled, on every chart against step
-    figures = _figures(viewer)
-    assert len(figures) >= 4  # the loss family's charts and throughput
+    viewer = open_app()  # anyone watching: the marker, labelled, on every (live, canvas) chart against step
+    charts = _live_charts(viewer)
+    assert len(charts) >= 4  # the loss family's charts and throughput
+    for chart in charts:
+        assert chart["markers"] == [{"x": 0, "text": "G lr 0.004, D:G 2", "color": "#444444"}], chart["title"]
+    assert "g/d learning rate 0.004" in texts(viewer) and "d_updates 2" in texts(viewer)
+    assert run.config.g_learning_rate == 0.004
+
+    run.pause()  # paused: plotly's figures (zoom, hover), with the same markers
+    wait_for(lambda: run.status == Status.PAUSED)
+    figures = _figures(viewer.run())
+    assert len(figures) == len(charts)
     for name, chart in figures.items():
         markers = [s for s in chart["layout"].get("shapes", []) if s.get("line", {}).get("dash") == "dot"]
         assert [m["x0"] for m in markers] == [0], name
         assert "G lr 0.004, D:G 2" in [a["text"] for a in chart["layout"]["annotations"]], name
-    assert "g/d learning rate 0.004" in texts(viewer) and "d_updates 2" in texts(viewer)
-    assert run.config.g_learning_rate == 0.004
+    run.stop()
 
 
 def test_settings_can_change_only_while_the_run_trains(runs, starts_paused):
@@ -605,6 +613,12 @@ def test_settings_can_change_only_while_the_run_trains(runs, starts_paused):
     assert run.status == Status.STOPPED
     assert "Change settings while it trains" not in [e.label for e in at.expander]
     assert not [w for w in at.number_input if w.key.startswith("steer-")]
+
+
+def _live_charts(at) -> list[dict]:
+    """What the live canvas charts (app.livechart) draw, as the browser receives it."""
+    (element,) = at.get("bidi_component")
+    return json.loads(element.proto.bytes)
 
 
 def _figures(at) -> dict[str, dict]:
