@@ -241,6 +241,17 @@ class TrainingRun:
         _branch: tuple[RunDir, int] | None = None,
     ):
         self.config = config.resolved()  # raises ConfigError before anything starts
+        if self.config.strategy == "multi-worker":
+            from gan_core.distribute import started_multi_worker
+
+            if not started_multi_worker():
+                raise ConfigError(
+                    [
+                        "strategy multi-worker: its cluster must be set up before TensorFlow starts, so it trains "
+                        "from the command line: `python -m gan_core train --strategy multi-worker ...` on each "
+                        "machine, with its TF_CONFIG (README, Several machines); follow it from the Runs page"
+                    ]
+                )
         self.runs_dir = as_path(runs_dir)  # a local folder or a bucket (gs://...)
         self._continue = _continue
         self._branch = _branch  # (parent run, checkpoint step)

@@ -213,3 +213,11 @@ def test_following_a_run_that_is_not_there_says_so_and_offers_the_page(tmp_path,
     assert not train.exception
     assert "Cannot follow that run" in train.error[0].value and "is not a run id" in train.error[0].value
     assert any(b.label == "Start a demo run" for b in train.button)  # the page itself still works
+
+
+def test_the_dashboard_refuses_to_start_a_multi_worker_run_and_says_where_it_starts(tmp_path):
+    from gan_core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="trains from the command line: `python -m gan_core train --strategy multi"):
+        TrainingRun(tiny_config(strategy="multi-worker"), runs_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
