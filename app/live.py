@@ -52,6 +52,7 @@ class Frame:
     charts: Mapping[str, go.Figure]  # training charts by name (the loss family's, then throughput)
     live_charts: bytes  # the same charts for the canvases of app.livechart, encoded once for every viewer
     quality: Mapping[str, go.Figure]  # quality charts by name; empty before the first figures
+    live_quality: Mapping[str, bytes]  # each of them for a canvas of app.livechart
     grid_png: bytes | None  # the latest sample grid, enlarged, as PNG
     made: float = field(default_factory=time.monotonic)
 
@@ -117,11 +118,13 @@ class LiveView:
             if fresh["charts"]
             else last.charts
         )
+        quality_figures = self._quality_charts(quality, reference, snap.events) if fresh["quality"] else last.quality
         return Frame(
             snap=snap,
             charts=figures,
             live_charts=livechart.encode(figures) if fresh["charts"] else last.live_charts,
-            quality=self._quality_charts(quality, reference, snap.events) if fresh["quality"] else last.quality,
+            quality=quality_figures,
+            live_quality=livechart.encode_each(quality_figures) if fresh["quality"] else last.live_quality,
             grid_png=(enlarged_png(snap.grid, GRID_SCALE) if snap.grid is not None else None)
             if fresh["grid"]
             else last.grid_png,

@@ -10,7 +10,8 @@ function niceTicks(lo, hi, count) {
   return ticks;
 }
 
-function label(v) {
+function label(v, percent) {
+  if (percent) return `${+(v * 100).toPrecision(3)}%`;
   const a = Math.abs(v);
   if (a >= 1e4) return (v / 1000).toFixed(a >= 1e5 ? 0 : 1).replace(/\.0$/, "") + "k";
   return +v.toPrecision(3) + "";
@@ -51,9 +52,12 @@ function draw(canvas, chart, hoverX) {
     g.fillText(chart.waiting, (left + right) / 2, (top + bottom) / 2);
     return;
   }
-  let [y0, y1] = chart.y_range || [Math.min(...ys, ...chart.hlines.map(h => h.y)), Math.max(...ys, ...chart.hlines.map(h => h.y))];
-  if (!chart.y_range) { const pad = (y1 - y0) * 0.05 || 0.5; y0 -= pad; y1 += pad; }
-  const x0 = 0, x1 = Math.max(xs[xs.length - 1], 1);
+  const levels = [...ys, ...chart.hlines.map(h => h.y)];
+  let [y0, y1] = chart.y_range || [chart.bars ? 0 : Math.min(...levels), Math.max(...levels)];
+  if (!chart.y_range) { const pad = (y1 - y0) * 0.05 || 0.5; y0 -= chart.bars ? 0 : pad; y1 += pad; }
+  // Bars stand on categories (their index is x); lines on steps, from 0 to the last.
+  const pad = chart.series.some(s => s.dots) ? 1.04 : 1;  // room for the last dot
+  const x0 = chart.bars ? -0.5 : 0, x1 = chart.bars ? xs.length - 0.5 : Math.max(xs[xs.length - 1], 1) * pad;
   const px = x => left + (x - x0) / (x1 - x0) * (right - left);
   const py = y => bottom - (y - y0) / (y1 - y0) * (bottom - top);
   g.font = `12px ${FONT}`; g.fillStyle = "#808495"; g.lineWidth = 1;
@@ -61,10 +65,11 @@ function draw(canvas, chart, hoverX) {
   for (const t of niceTicks(y0, y1, 4)) {
     if (t < y0 || t > y1) continue;
     g.strokeStyle = "#e6e9ef"; g.beginPath(); g.moveTo(left, py(t)); g.lineTo(right, py(t)); g.stroke();
-    g.fillText(label(t), left - 6, py(t));
+    g.fillText(label(t, chart.y_percent), left - 6, py(t));
   }
   g.textAlign = "center"; g.textBaseline = "top";
-  for (const t of niceTicks(x0, x1, 5)) g.fillText(label(t), px(t), bottom + 6);
+  if (chart.bars) xs.forEach((c, i) => g.fillText(c, px(i), bottom + 6));
+  else for (const t of niceTicks(x0, x1, 5)) g.fillText(label(t), px(t), bottom + 6);
   g.font = `14px ${FONT}`; g.fillText(chart.x_title, (left + right) / 2, bottom + 24);
   g.save(); g.translate(14, (top + bottom) / 2); g.rotate(-Math.PI / 2); g.fillText(chart.y_title, 0, -8); g.restore();
   g.save(); g.beginPath(); g.rect(left, top, right - left, bottom - top); g.clip();
@@ -73,13 +78,25 @@ function draw(canvas, chart, hoverX) {
     g.beginPath(); g.moveTo(left, py(h.y)); g.lineTo(right, py(h.y)); g.stroke();
   }
   g.setLineDash([]); g.lineJoin = "round";
-  for (const s of chart.series) {
+  if (chart.bars) {
+    const s = chart.series[0], w = (right - left) / xs.length * 0.8;
+    s.y.forEach((y, i) => {
+      if (y === null) return;
+      g.fillStyle = (s.colors && s.colors[i]) || s.color;
+      g.fillRect(px(i) - w / 2, py(y), w, py(Math.max(y0, 0)) - py(y));
+    });
+  }
+  for (const s of chart.bars ? [] : chart.series) {
     g.strokeStyle = s.color; g.lineWidth = 2.5; g.beginPath(); let pen = false;
     s.y.forEach((y, i) => {
       if (y === null) { pen = false; return; }
       if (pen) g.lineTo(px(xs[i]), py(y)); else { g.moveTo(px(xs[i]), py(y)); pen = true; }
     });
     g.stroke();
+    if (s.dots) {
+      g.fillStyle = s.color;
+      s.y.forEach((y, i) => { if (y !== null) { g.beginPath(); g.arc(px(xs[i]), py(y), 4, 0, 2 * Math.PI); g.fill(); } });
+    }
   }
   g.restore();
   g.font = `12px ${FONT}`; g.textBaseline = "top"; g.textAlign = "left";
@@ -95,11 +112,13 @@ function draw(canvas, chart, hoverX) {
   }
   if (hoverX !== null && hoverX >= left && hoverX <= right) {  // the values at the nearest step
     const want = x0 + (hoverX - left) / (right - left) * (x1 - x0);
-    let i = 0; for (let j = 1; j < xs.length; j++) if (Math.abs(xs[j] - want) < Math.abs(xs[i] - want)) i = j;
-    g.strokeStyle = "#999"; g.lineWidth = 1; g.beginPath(); g.moveTo(px(xs[i]), top); g.lineTo(px(xs[i]), bottom); g.stroke();
-    const lines = [`step ${xs[i].toLocaleString()}`, ...chart.series.map(s => `${s.name}: ${s.y[i] === null ? "–" : label(s.y[i])}`)];
+    const at = j => chart.bars ? j : xs[j];
+    let i = 0; for (let j = 1; j < xs.length; j++) if (Math.abs(at(j) - want) < Math.abs(at(i) - want)) i = j;
+    g.strokeStyle = "#999"; g.lineWidth = 1; g.beginPath(); g.moveTo(px(at(i)), top); g.lineTo(px(at(i)), bottom); g.stroke();
+    const value = v => v === null ? "–" : label(v, chart.y_percent);
+    const lines = [`${chart.x_title} ${xs[i].toLocaleString()}`, ...chart.series.map(s => `${s.name}: ${value(s.y[i])}`)];
     g.font = `13px ${FONT}`; const w = Math.max(...lines.map(l => g.measureText(l).width)) + 12;
-    const bx = px(xs[i]) + w + 14 > right ? px(xs[i]) - w - 8 : px(xs[i]) + 8;
+    const bx = px(at(i)) + w + 14 > right ? px(at(i)) - w - 8 : px(at(i)) + 8;
     g.fillStyle = "rgba(255,255,255,0.92)"; g.strokeStyle = "#ccc"; g.fillRect(bx, top + 4, w, lines.length * 17 + 8); g.strokeRect(bx, top + 4, w, lines.length * 17 + 8);
     g.textAlign = "left"; g.textBaseline = "top"; g.fillStyle = "#31333f";
     lines.forEach((l, k) => g.fillText(l, bx + 6, top + 9 + k * 17));

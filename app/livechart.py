@@ -41,11 +41,21 @@ def spec(figure: go.Figure) -> dict[str, Any]:
     its dotted markers (changes of settings) and dashed reference lines, with their labels."""
     fig = figure.to_dict()  # a FrozenFigure's is made once per frame
     layout, traces = fig["layout"], fig["data"]
-    x = _floats(traces[0].get("x", ())) if traces else []
-    series = [
-        {"name": t.get("name", ""), "color": t.get("line", {}).get("color", "#1f77b4"), "y": _floats(t.get("y", ()))}
-        for t in traces
-    ]
+    bars = bool(traces) and traces[0].get("type") == "bar"  # categories (digits), not steps
+    x = [str(c) for c in traces[0].get("x", ())] if bars else _floats(traces[0].get("x", ())) if traces else []
+    series = []
+    for t in traces:
+        colour = (t.get("marker") if bars else t.get("line", {})) or {}
+        colours = colour.get("color", "#1f77b4")
+        series.append(
+            {
+                "name": t.get("name", ""),
+                "color": colours if isinstance(colours, str) else "#1f77b4",
+                "colors": list(colours) if isinstance(colours, (list, tuple)) else None,  # one a bar
+                "dots": "markers" in t.get("mode", ""),  # a line with a dot at each point
+                "y": _floats(t.get("y", ())),
+            }
+        )
     labels = [a for a in layout.get("annotations", ()) if a.get("showarrow") is False]
     markers, hlines = [], []
     for shape in layout.get("shapes", ()):
@@ -63,6 +73,8 @@ def spec(figure: go.Figure) -> dict[str, Any]:
         "x_title": _text((layout.get("xaxis") or {}).get("title")) or "step",
         "y_title": _text((layout.get("yaxis") or {}).get("title")),
         "y_range": list(y_range) if y_range else None,
+        "y_percent": str((layout.get("yaxis") or {}).get("tickformat", "")).endswith("%"),
+        "bars": bars,
         "legend": bool(layout.get("showlegend", len(series) > 1)),
         "height": layout.get("height", CHART_HEIGHT),
         "x": x[: min((len(s["y"]) for s in series), default=0)],
@@ -76,6 +88,11 @@ def spec(figure: go.Figure) -> dict[str, Any]:
 def encode(figures: Mapping[str, go.Figure]) -> bytes:
     """The figures as one JSON payload for `show()`."""
     return json.dumps([spec(f) for f in figures.values()], separators=(",", ":"), allow_nan=False).encode()
+
+
+def encode_each(figures: Mapping[str, go.Figure]) -> dict[str, bytes]:
+    """Each figure as a payload of its own, by name: charts shown side by side, one per column."""
+    return {name: encode({name: figure}) for name, figure in figures.items()}
 
 
 def show(payload: bytes, key: str = "live-charts") -> None:

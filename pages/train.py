@@ -511,9 +511,13 @@ def quality_ui(frame: Frame) -> None:
         st.info(f"Quality figures every {every:,} steps; {when}.")
         return
     quality_charts = frame.quality
+    live = snap.status in (Status.COMPILING, Status.RUNNING)  # canvases, as the training charts (charts_ui)
     for column, (name, chart) in zip(st.columns(len(quality_charts), gap="large"), quality_charts.items()):
         with column:
-            st.plotly_chart(chart, key=f"chart-{name}", config={"displaylogo": False})
+            if live:
+                livechart.show(frame.live_quality[name], key=f"live-{name}")
+            else:
+                st.plotly_chart(chart, key=f"chart-{name}", config={"displaylogo": False})
     step, covered = charts.latest(columns, "classes_covered")
     _, duplicates = charts.latest(columns, "duplicate_fraction")
     _, accuracy = charts.latest(columns, "class_accuracy")

@@ -254,3 +254,15 @@ def test_the_live_canvas_keeps_reference_lines_and_their_labels():
     spec = livechart.spec(figure)
     assert spec["x"] == [100, 200] and spec["series"][0]["y"] == [30.0, 20.0]
     assert len(spec["hlines"]) == 1 and spec["hlines"][0]["y"] == 2.0 and spec["hlines"][0]["text"]
+
+
+def test_the_live_canvas_draws_the_digit_histogram_as_bars_in_percent():
+    from app import livechart
+
+    shares = [0.2, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
+    spec = livechart.spec(charts.class_histogram_chart({"step": [100], "class_histogram": [shares]}))
+    assert spec["bars"] and spec["y_percent"] and spec["x"] == [str(d) for d in range(10)]
+    (series,) = spec["series"]
+    assert series["y"] == shares
+    assert series["colors"][1] == charts.MISSING_COLOUR and series["colors"][0] == charts.COLOURS[0]
+    assert spec["hlines"][0]["y"] == charts.UNIFORM_SHARE and spec["title"] == "Digits drawn at step 100"

@@ -617,7 +617,7 @@ def test_settings_can_change_only_while_the_run_trains(runs, starts_paused):
 
 def _live_charts(at) -> list[dict]:
     """What the live canvas charts (app.livechart) draw, as the browser receives it."""
-    (element,) = at.get("bidi_component")
+    element = at.get("bidi_component")[0]  # the training charts come before the quality charts
     return json.loads(element.proto.bytes)
 
 
