@@ -58,6 +58,7 @@ class Viewer:
         self.active = False  # rerun the live fragment (a tab in view) or not (a tab in the background)
         self.updates: list[tuple[float, int]] = []  # (time, step shown) whenever the step shown changed
         self.chart_times: list[float] = []  # whenever the loss chart was sent again
+        self.chart_last: list = []  # the last step the live loss chart showed
         self.finished = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -115,6 +116,11 @@ class Viewer:
         kind = element.WhichOneof("type")
         if kind == "plotly_chart" and json.loads(element.plotly_chart.spec)["layout"].get("uirevision") == "losses":
             self.chart_times.append(time.monotonic())
+        elif kind == "bidi_component" and element.bidi_component.bytes:  # the live canvases (app.livechart)
+            charts = json.loads(element.bidi_component.bytes)
+            if charts and charts[0]["title"] == "Losses" and charts[0]["x"][-1:] != self.chart_last:
+                self.chart_last = charts[0]["x"][-1:]  # new points on the loss chart
+                self.chart_times.append(time.monotonic())
         elif kind == "progress":
             found = STEP_TEXT.search(element.progress.text)
             if found:
