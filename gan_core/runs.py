@@ -572,30 +572,32 @@ def list_runs(runs_dir: str | Path | GPath = "runs") -> list[RunInfo]:
     runs_dir = as_path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    infos = []
-    for path in sorted(runs_dir.iterdir(), reverse=True):
-        if not path.is_dir() or not (path / "config.json").exists():
-            continue
-        run = RunDir(path)
-        try:
-            config = run.read_config()
-        except (ValueError, OSError):
-            config = None
-        metrics = [r for r in run.read_metrics() if "d_loss" in r]  # training records: not quality, not events
-        samples = run.samples()
-        latest = run.latest_checkpoint()
-        infos.append(
-            RunInfo(
-                run,
-                config,
-                run.read_status(),
-                metrics[-1] if metrics else None,
-                samples[-1][1] if samples else None,
-                latest[0] if latest else None,
-                run.read_parent(),
-            )
-        )
-    return infos
+    return [
+        read_run(path)
+        for path in sorted(runs_dir.iterdir(), reverse=True)
+        if path.is_dir() and (path / "config.json").exists()
+    ]
+
+
+def read_run(path: str | Path | GPath) -> RunInfo:
+    """What the Runs page shows of one run folder, as it is now (config None where unreadable)."""
+    run = RunDir(path)
+    try:
+        config = run.read_config()
+    except (ValueError, OSError):
+        config = None
+    metrics = [r for r in run.read_metrics() if "d_loss" in r]  # training records: not quality, not events
+    samples = run.samples()
+    latest = run.latest_checkpoint()
+    return RunInfo(
+        run,
+        config,
+        run.read_status(),
+        metrics[-1] if metrics else None,
+        samples[-1][1] if samples else None,
+        latest[0] if latest else None,
+        run.read_parent(),
+    )
 
 
 def load_generator(path: str | Path | GPath):

@@ -1,5 +1,7 @@
 """Runs: every run under runs_dir(), newest first: settings, status, last grid, final metrics, and what to do with it.
 
+A run that trains, here or in another process (the CLI, a cluster's chief), is read again every
+LIVE_CARD_SECONDS, and one that trains elsewhere can be followed on the Train page (the control room).
 Open it in the explorer, continue training it from its latest checkpoint (same folder, same step
 count), download its generator, its metrics as CSV or a synthetic dataset its generator draws (.npz,
 as `python -m gan_core sample RUN --out x.npz` writes it), or delete it after a confirmation. The
@@ -26,10 +28,20 @@ from gan_core.explorer import scale_for
 from gan_core.latent import png_bytes, upscale
 from gan_core.losses import DEFAULT_LOSS, LOSS_METRICS, LOSSES
 from gan_core.registry import RunActiveError, RunRegistry
-from gan_core.runs import INTERRUPTED, STALE, RunDir, RunError, RunInfo, list_runs, read_checkpoint_state
+from gan_core.runs import (
+    INTERRUPTED,
+    STALE,
+    RunDir,
+    RunError,
+    RunInfo,
+    list_runs,
+    read_checkpoint_state,
+    read_run,
+)
 from gan_core.storage import as_path
 
 GRID_PX = 300  # the last sample grid, enlarged to about this width
+LIVE_CARD_SECONDS = 5.0  # how often the card of a run that trains (here or in another process) is read again
 SHOWN_METRICS = 4  # final metrics shown per run: d_loss, g_loss and the first two of its loss family's
 EXPORT_MAX = 10_000  # images in a synthetic dataset made here: drawn in the server's memory, on its CPU
 EXPORT_DEFAULT = 1_000
@@ -78,6 +90,8 @@ def summary_ui(info: RunInfo, active_here: bool) -> None:
     state = info.state  # "interrupted" for a run status.json calls active that no process trains any more
     total = status.get("total_steps") or (config.steps if config else None)
     step = status.get("step", info.checkpoint_step or 0)
+    if state in ACTIVE:  # status.json's step is rewritten every 15 s while it trains; its metrics come more often
+        step = max(step or 0, (info.last_metrics or {}).get("step") or 0)
     steps = f"step {step:,} / {total:,}" if total else f"step {step:,}"
     st.markdown(f"{status_badge(state)} **{steps}**")
     if state == INTERRUPTED:
@@ -426,12 +440,29 @@ def run_card(info: RunInfo, registry: RunRegistry, active_here: bool, depth: int
             st.caption(
                 f":material/call_split: Branch of **{info.parent['run']}** at step {info.parent['step']:,}",
             )
-        picture, summary = st.columns([1, 2], gap="large")
-        with picture:
-            grid_ui(info)
-        with summary:
-            summary_ui(info, active_here)
+        if info.state in ACTIVE:  # training, here or elsewhere: its grid and figures follow it
+            live_summary(info, active_here)
+        else:
+            picture_and_summary(info, active_here)
         actions_ui(info, registry, active_here)
+
+
+def picture_and_summary(info: RunInfo, active_here: bool) -> None:
+    picture, summary = st.columns([1, 2], gap="large")
+    with picture:
+        grid_ui(info)
+    with summary:
+        summary_ui(info, active_here)
+
+
+@st.fragment(run_every=LIVE_CARD_SECONDS)
+def live_summary(info: RunInfo, active_here: bool) -> None:
+    """A training run's grid, step and figures, read again every LIVE_CARD_SECONDS; the whole page once it
+    has ended (its actions change with its status)."""
+    fresh = read_run(info.run_dir.path)
+    if fresh.state not in ACTIVE:
+        st.rerun()
+    picture_and_summary(fresh, active_here)
 
 
 def main() -> None:

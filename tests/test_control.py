@@ -157,6 +157,31 @@ def running_run(runs: Path, process: subprocess.Popen) -> RunDir:
     return RunDir(next(p for p in runs.iterdir() if p.is_dir()))
 
 
+def record_fragments(monkeypatch) -> dict:
+    """Fragment name -> its run_every, as the pages define them from now on."""
+    import streamlit as st
+
+    intervals, fragment = {}, st.fragment
+
+    def recording_fragment(func=None, *, run_every=None, **kwargs):
+        def decorate(f):
+            intervals[f.__name__] = run_every
+            return fragment(f, run_every=run_every, **kwargs)
+
+        return decorate if func is None else decorate(func)
+
+    monkeypatch.setattr(st, "fragment", recording_fragment)
+    return intervals
+
+
+def shown_step(page) -> int:
+    """The step the Runs page's first card shows ("step 1,234 / 1,000,000")."""
+    import re
+
+    found = re.search(r"step ([\d,]+) /", page.markdown[0].value)
+    return int(found.group(1).replace(",", "")) if found else -1
+
+
 def test_the_dashboard_follows_a_run_the_cli_trains_and_stops_it(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     process = cli_train(runs)
@@ -164,11 +189,16 @@ def test_the_dashboard_follows_a_run_the_cli_trains_and_stops_it(tmp_path, monke
         run = running_run(runs, process)
         monkeypatch.setenv("GAN_STUDIO_RUNS", str(runs))
 
-        # The Runs page marks it live, trained by the CLI's process, with a way to follow it.
+        # The Runs page marks it live, trained by the CLI's process, with a way to follow it; its card is
+        # a fragment that reads the folder again every few seconds.
+        intervals = record_fragments(monkeypatch)
         page = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=60).run()
         assert not page.exception
         assert any(f"Live: trained by process {process.pid}" in c.value for c in page.caption)
         assert any(b.label == "Follow" for b in page.button)
+        assert intervals["live_summary"] == 5.0
+        first = shown_step(page)
+        wait_for(lambda: shown_step(page.run()) > first, timeout=60, interval=0.5)
 
         # The Train page follows it: its status, its steps and grids as the CLI writes them.
         train = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60)
