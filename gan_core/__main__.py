@@ -14,6 +14,7 @@ The `train` flags are TrainConfig's knobs (config.py): one flag per setting, wit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import typing
@@ -131,14 +132,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gan_core.engine import ACTIVE, Status, TrainingRun
-    from gan_core.runs import RunError
+    from gan_core.runs import RunDir, RunError
 
     overrides = {f.name: getattr(args, f.name) for f in knobs() if getattr(args, f.name) is not None}
     if args.logical_cpus:
         from gan_core.distribute import logical_cpus
 
         logical_cpus(args.logical_cpus)
-    if overrides.get("strategy") == "multi-worker":
+    strategy = overrides.get("strategy")
+    if args.continue_from and strategy is None:  # a continued run keeps its strategy: a cluster's too
+        with contextlib.suppress(RunError, OSError, ValueError):
+            strategy = RunDir(args.continue_from).read_config().strategy
+    if strategy == "multi-worker":
         from gan_core.distribute import multi_worker
 
         try:

@@ -105,6 +105,11 @@ def started_multi_worker() -> bool:
     return _multi_worker is not None
 
 
+def is_chief_here() -> bool:
+    """False only in a worker of a multi-worker cluster that is not its chief."""
+    return _multi_worker is None or Cluster(_multi_worker).is_chief
+
+
 class Cluster:
     """The workers of a multi-worker run, seen from one of them."""
 

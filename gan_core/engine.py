@@ -286,7 +286,10 @@ class TrainingRun:
         latest = run.latest_checkpoint()
         if latest is None:
             raise RunError(f"run {run.path} has no checkpoint to continue from")
-        _refuse_if_trained_elsewhere(run)
+        from gan_core.distribute import is_chief_here
+
+        if is_chief_here():  # a cluster's other workers only read the folder its chief trains in
+            _refuse_if_trained_elsewhere(run)
         # Refused now rather than in the thread: another format, or a checkpoint that is not this run's
         # (image shape and classes are checked once the data is loaded).
         read_checkpoint_state(latest[1], {k: getattr(config, k) for k in ("preset", "latent_dim", "loss")})
@@ -552,8 +555,8 @@ class TrainingRun:
         runs_dir = self.runs_dir
         if cfg.strategy == "multi-worker":
             cluster = self._cluster = Cluster(strategy)
-            if self._continue is not None or self._branch is not None:
-                raise ConfigError(["strategy: multi-worker runs start afresh; continue or branch them on one machine"])
+            if self._branch is not None:
+                raise ConfigError(["strategy: a multi-worker run starts afresh or continues; branch it on one machine"])
             if not cluster.is_chief:  # only the chief writes the run; the others write to scratch
                 runs_dir = self._scratch = tempfile.mkdtemp(prefix=f"gan-studio-{cluster.task_type}{cluster.task_id}-")
                 judge, why = False, f"Quality figures come from the chief; this is {cluster.role}."
@@ -572,7 +575,15 @@ class TrainingRun:
 
         step = 0
         identity = checkpoint_identity(cfg, shape, num_classes)
-        if self._continue is not None:
+        if self._continue is not None and self._scratch is not None:
+            # A worker of a continued cluster run: the chief's checkpoint (a folder all of them reach), the
+            # chief's noise; written to its own scratch folder, as when the run started.
+            source = self._continue
+            run = self.run_dir = RunDir.create(runs_dir, cfg)
+            step = RunDir.restore_checkpoint(gan, source.latest_checkpoint()[1], identity)["step"]
+            noise = source.read_noise()
+            run.write_noise(noise)
+        elif self._continue is not None:
             run = self._continue
             _, folder = run.latest_checkpoint()
             step = run.restore_checkpoint(gan, folder, identity)["step"]

@@ -73,17 +73,24 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def start_workers(tmp_path: Path, *flags: str, workers: int = 2) -> list[subprocess.Popen]:
-    """The same `train` command on `workers` local processes, each with its TF_CONFIG (127.0.0.1 only)."""
+def start_workers(
+    tmp_path: Path, *flags: str, workers: int = 2, continue_from: Path | None = None
+) -> list[subprocess.Popen]:
+    """The same `train` command on `workers` local processes, each with its TF_CONFIG (127.0.0.1 only):
+    a new run under tmp_path/runs, or `--continue` of `continue_from`."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(workers)]}
     processes = []
     for index in range(workers):
         scratch = tmp_path / f"tmp-{index}"  # each worker's temporary folder: where a non-chief writes
-        scratch.mkdir()
+        scratch.mkdir(exist_ok=True)
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         env = {**ENV, "TF_CONFIG": config, "TMPDIR": str(scratch)}
-        command = [sys.executable, "-m", "gan_core", "train", "--strategy", "multi-worker", "--preset", "tiny"]
-        command += ["--batch-size", "16", "--quality-every", "0", "--out", str(tmp_path / "runs"), "--quiet", *flags]
+        command = [sys.executable, "-m", "gan_core", "train", "--quiet", *flags]
+        if continue_from is None:
+            command += ["--strategy", "multi-worker", "--preset", "tiny", "--batch-size", "16", "--quality-every", "0"]
+            command += ["--out", str(tmp_path / "runs")]
+        else:
+            command += ["--continue", str(continue_from)]
         processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     return processes
 
@@ -158,3 +165,16 @@ def test_multi_worker_without_a_cluster_description_says_what_to_set(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert done.returncode == 2 and "multi-worker needs TF_CONFIG on each worker" in done.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_cluster_run_continues_from_its_chiefs_checkpoint_with_the_same_command(tmp_path):
+    flags = ("--steps", "20", "--metrics-every", "5", "--checkpoint-every", "20")
+    finish(start_workers(tmp_path, *flags))
+    (run,) = (tmp_path / "runs").iterdir()
+    # Preempted, say: every worker runs the same --continue command; each restores the chief's checkpoint.
+    chief, worker = finish(start_workers(tmp_path, "--steps", "40", continue_from=run))
+    assert chief.strip().splitlines()[-1] == str(run) and "the chief wrote the run folder" in worker
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "d_loss" in r] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["ckpt-000000020", "ckpt-000000040"]
+    assert json.loads((run / "status.json").read_text())["status"] == "finished"
