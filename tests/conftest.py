@@ -110,3 +110,21 @@ def refused_npz(path, *words, load=None) -> str:
     for word in words:
         assert word in message, f"{word!r} not in {message!r}"
     return message
+
+
+@pytest.fixture
+def fragment_intervals(monkeypatch) -> dict:
+    """Fragment name -> its run_every, as the pages define their st.fragment functions from now on."""
+    import streamlit as st
+
+    intervals, fragment = {}, st.fragment
+
+    def recording_fragment(func=None, *, run_every=None, **kwargs):
+        def decorate(f):
+            intervals[f.__name__] = run_every
+            return fragment(f, run_every=run_every, **kwargs)
+
+        return decorate if func is None else decorate(func)
+
+    monkeypatch.setattr(st, "fragment", recording_fragment)
+    return intervals

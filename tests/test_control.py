@@ -157,23 +157,6 @@ def running_run(runs: Path, process: subprocess.Popen) -> RunDir:
     return RunDir(next(p for p in runs.iterdir() if p.is_dir()))
 
 
-def record_fragments(monkeypatch) -> dict:
-    """Fragment name -> its run_every, as the pages define them from now on."""
-    import streamlit as st
-
-    intervals, fragment = {}, st.fragment
-
-    def recording_fragment(func=None, *, run_every=None, **kwargs):
-        def decorate(f):
-            intervals[f.__name__] = run_every
-            return fragment(f, run_every=run_every, **kwargs)
-
-        return decorate if func is None else decorate(func)
-
-    monkeypatch.setattr(st, "fragment", recording_fragment)
-    return intervals
-
-
 def shown_step(page) -> int:
     """The step the Runs page's first card shows ("step 1,234 / 1,000,000")."""
     import re
@@ -182,7 +165,7 @@ def shown_step(page) -> int:
     return int(found.group(1).replace(",", "")) if found else -1
 
 
-def test_the_dashboard_follows_a_run_the_cli_trains_and_stops_it(tmp_path, monkeypatch):
+def test_the_dashboard_follows_a_run_the_cli_trains_and_stops_it(tmp_path, monkeypatch, fragment_intervals):
     runs = tmp_path / "runs"
     process = cli_train(runs)
     try:
@@ -191,7 +174,7 @@ def test_the_dashboard_follows_a_run_the_cli_trains_and_stops_it(tmp_path, monke
 
         # The Runs page marks it live, trained by the CLI's process, with a way to follow it; its card is
         # a fragment that reads the folder again every few seconds.
-        intervals = record_fragments(monkeypatch)
+        intervals = fragment_intervals
         page = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=60).run()
         assert not page.exception
         assert any(f"Live: trained by process {process.pid}" in c.value for c in page.caption)
@@ -212,8 +195,8 @@ def test_the_dashboard_follows_a_run_the_cli_trains_and_stops_it(tmp_path, monke
         assert process.wait(60) == 0, process.communicate()[1].decode()[-2000:]
         assert run.read_status()["status"] == "stopped"
         assert run.read_status()["last_command"]["command"] == "stop" and run.generator_path.exists()
-        train.run()
-        assert "stopped" in train.subheader[0].value
+        # A follower reads the folder at most once a second: the page says so within one.
+        wait_for(lambda: "stopped" in train.run().subheader[0].value, timeout=10, interval=0.2)
     finally:
         process.kill()
         process.wait()

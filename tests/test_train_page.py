@@ -301,18 +301,8 @@ def open_with_paused_run(steps: int = 60) -> tuple[AppTest, TrainingRun]:
     return at, run
 
 
-def test_each_viewer_chooses_how_often_the_live_view_redraws(runs, starts_paused, monkeypatch):
-    intervals = {}  # fragment name -> its run_every, as the page last defined it
-    fragment = st.fragment
-
-    def recording_fragment(func=None, *, run_every=None, **kwargs):
-        def decorate(f):
-            intervals[f.__name__] = run_every
-            return fragment(f, run_every=run_every, **kwargs)
-
-        return decorate if func is None else decorate(func)
-
-    monkeypatch.setattr(st, "fragment", recording_fragment)
+def test_each_viewer_chooses_how_often_the_live_view_redraws(runs, starts_paused, fragment_intervals):
+    intervals = fragment_intervals  # fragment name -> its run_every, as the page last defined it
     at, run = open_with_paused_run()
     refresh = at.segmented_control(key="refresh")
     assert refresh.label == "Live view" and refresh.value == "every second"
