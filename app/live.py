@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts, livechart, memory
-from app.common import enlarged_png
+from app.common import enlarged_png, format_duration
 from gan_core.engine import ACTIVE, Snapshot, Status, TrainingRun
 
 FRAME_AGE = 0.5  # seconds a frame is served as it is, however many viewers ask
@@ -54,6 +54,7 @@ class Frame:
     quality: Mapping[str, go.Figure]  # quality charts by name; empty before the first figures
     live_quality: Mapping[str, bytes]  # each of them for a canvas of app.livechart
     grid_png: bytes | None  # the latest sample grid, enlarged, as PNG
+    live_progress: bytes = b""  # progress() for app.livechart's progress element
     made: float = field(default_factory=time.monotonic)
 
 
@@ -128,6 +129,7 @@ class LiveView:
             grid_png=(enlarged_png(snap.grid, GRID_SCALE) if snap.grid is not None else None)
             if fresh["grid"]
             else last.grid_png,
+            live_progress=livechart.encode_progress(*progress(snap)),
         )
 
     @staticmethod
@@ -135,6 +137,22 @@ class LiveView:
         if charts.latest(quality, "fd_digits")[0] is None:
             return {}
         return freeze(charts.quality_charts(quality, reference() if reference else None, events))
+
+
+def progress(snap: Snapshot) -> tuple[float, str, list[tuple[str, str]]]:
+    """The progress bar (its fraction and text) and the figures people ask about: step, epoch, speed,
+    time left and time spent; a paused or ended run has no current speed nor time left."""
+    step, total = snap.step, snap.total_steps
+    running = snap.status == Status.RUNNING
+    ips = snap.images_per_second
+    figures = [
+        ("Step", f"{step:,}"),
+        ("Epoch", f"{snap.epoch:.2f}"),
+        ("Images / s", f"{ips:,.0f}" if ips and running else "–"),
+        ("ETA", format_duration(snap.eta_seconds) if running else "–"),
+        ("Elapsed", format_duration(snap.elapsed_seconds)),
+    ]
+    return snap.progress, f"step {step:,} / {total:,}" if total else f"step {step:,}", figures
 
 
 class FrozenFigure(go.Figure):

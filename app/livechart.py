@@ -33,7 +33,27 @@ CSS = """
 .gan-live-chart canvas { display: block; }
 """
 
-_component = st.components.v2.component("gan_live_charts", js=JS, css=CSS)
+CHARTS_NAME, PROGRESS_NAME = "gan_live_charts", "gan_live_progress"  # the components, as their elements name them
+_component = st.components.v2.component(CHARTS_NAME, js=JS, css=CSS)
+
+# The progress bar and the figures above the grid (step, epoch, images/s...), as st.progress and
+# st.metric draw them once the run has ended. Five st.metric elements redrawn every second cost a
+# browser as much again as everything else in the live view (benchmarks/browser_cost.py: 0.10 cores
+# of chromium with them, 0.06 without); these are a few text nodes whose text changes.
+PROGRESS_CSS = """
+.gan-live-progress { font-family: "Source Sans Pro", "Source Sans 3", sans-serif; color: #31333f; margin-bottom: 1rem; }
+.gan-live-progress .gan-bar-text { font-size: 14px; margin-bottom: 0.25rem; }
+.gan-live-progress .gan-bar { height: 0.5rem; border-radius: 0.25rem; background: #f0f2f6; overflow: hidden; }
+.gan-live-progress .gan-bar > div { height: 100%; background: #1c83e1; }
+.gan-live-progress .gan-figures { display: flex; flex-wrap: wrap; gap: 2rem; margin-top: 1rem; }
+.gan-live-progress .gan-figure { flex: 1 1 0; min-width: 6rem; }
+.gan-live-progress .gan-label { font-size: 14px; }
+.gan-live-progress .gan-value { font-size: 2.25rem; line-height: 1.2; }
+"""
+
+_progress = st.components.v2.component(
+    PROGRESS_NAME, js=(Path(__file__).parent / "liveprogress.js").read_text(), css=PROGRESS_CSS
+)
 
 
 def spec(figure: go.Figure) -> dict[str, Any]:
@@ -98,6 +118,16 @@ def encode_each(figures: Mapping[str, go.Figure]) -> dict[str, bytes]:
 def show(payload: bytes, key: str = "live-charts") -> None:
     """Draw the charts `encode()` made; with a key, the canvases stay and are redrawn in place."""
     _component(data=payload, key=key, height="content")
+
+
+def encode_progress(fraction: float, text: str, figures: list[tuple[str, str]]) -> bytes:
+    """The progress bar (0..1 and its text) and the figures under it, (label, value) each, for `show_progress()`."""
+    return json.dumps({"fraction": fraction, "text": text, "figures": figures}, separators=(",", ":")).encode()
+
+
+def show_progress(payload: bytes, key: str = "live-progress") -> None:
+    """Draw what `encode_progress()` made; with a key, the elements stay and only their texts change."""
+    _progress(data=payload, key=key, height="content")
 
 
 def _text(title: Any) -> str:

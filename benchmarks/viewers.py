@@ -39,6 +39,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app import livechart  # noqa: E402
 from benchmarks.browser_cost import cpu_seconds  # noqa: E402 -- importable once the root is on the path
 from tests.browser import studio_server  # noqa: E402
 
@@ -116,17 +117,15 @@ class Viewer:
         kind = element.WhichOneof("type")
         if kind == "plotly_chart" and json.loads(element.plotly_chart.spec)["layout"].get("uirevision") == "losses":
             self.chart_times.append(time.monotonic())
-        elif kind == "bidi_component" and element.bidi_component.bytes:  # the live canvases (app.livechart)
-            charts = json.loads(element.bidi_component.bytes)
-            if charts and charts[0]["title"] == "Losses" and charts[0]["x"][-1:] != self.chart_last:
-                self.chart_last = charts[0]["x"][-1:]  # new points on the loss chart
+        elif kind == "bidi_component" and element.bidi_component.bytes:  # app.livechart's live elements
+            payload = json.loads(element.bidi_component.bytes)
+            if element.bidi_component.component_name == livechart.PROGRESS_NAME:
+                self._step(payload["text"])
+            elif payload and payload[0]["title"] == "Losses" and payload[0]["x"][-1:] != self.chart_last:
+                self.chart_last = payload[0]["x"][-1:]  # new points on the loss chart
                 self.chart_times.append(time.monotonic())
         elif kind == "progress":
-            found = STEP_TEXT.search(element.progress.text)
-            if found:
-                step = int(found.group(1).replace(",", ""))
-                if not self.updates or self.updates[-1][1] != step:
-                    self.updates.append((time.monotonic(), step))
+            self._step(element.progress.text)
         elif kind == "imgs":
             for image in element.imgs.imgs:
                 if image.url and image.url not in self.media:  # a browser fetches each new src once
@@ -137,6 +136,14 @@ class Viewer:
             widget_id = getattr(proto, "id", "")
             if widget_id:
                 self.widgets[widget_id] = (kind, getattr(proto, "label", ""))
+
+    def _step(self, progress_text: str) -> None:
+        """Note the step the progress bar's text shows, when it is a new one."""
+        found = STEP_TEXT.search(progress_text)
+        if found:
+            step = int(found.group(1).replace(",", ""))
+            if not self.updates or self.updates[-1][1] != step:
+                self.updates.append((time.monotonic(), step))
 
     async def _timer(self, fragment: str) -> None:
         """The browser's auto-rerun timer: a fixed rate, whether the last run has finished or not."""

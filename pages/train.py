@@ -25,7 +25,7 @@ from app.common import (
     status_badge,
     within_app_navigation,
 )
-from app.live import GRID_SCALE, Frame, LiveView, live_view, poll_intervals, yield_to_training
+from app.live import GRID_SCALE, Frame, LiveView, live_view, poll_intervals, progress, yield_to_training
 from gan_core import quality
 from gan_core.config import STEERABLE, ConfigError, TrainConfig, knobs
 from gan_core.data import DATASETS, DatasetError, image_shape, load_dataset
@@ -365,18 +365,18 @@ def alerts_ui(snap: Snapshot) -> None:
         show(f"**{alert.get('kind')}**{where}: {alert.get('message')} {alert.get('remedy') or ''}".strip())
 
 
-def progress_ui(snap: Snapshot) -> None:
-    """Progress bar with step/total, then the figures people ask about, large enough for a room."""
-    step, total = snap.step, snap.total_steps
-    st.progress(snap.progress, text=f"step {step:,} / {total:,}" if total else f"step {step:,}")
-    running = snap.status == Status.RUNNING  # a paused or ended run has no current speed nor ETA
-    ips = snap.images_per_second
+def progress_ui(frame: Frame) -> None:
+    """Progress bar with step/total, then the figures people ask about, large enough for a room: while the
+    run trains, as a few text nodes that the browser updates in place (app.livechart)."""
+    snap = frame.snap
+    if snap.status in (Status.COMPILING, Status.RUNNING) and frame.live_progress:
+        livechart.show_progress(frame.live_progress)
+        return
+    fraction, text, figures = progress(snap)
+    st.progress(fraction, text=text)
     with st.container(horizontal=True, gap="large"):
-        st.metric("Step", f"{step:,}")
-        st.metric("Epoch", f"{snap.epoch:.2f}")
-        st.metric("Images / s", f"{ips:,.0f}" if ips and running else "–")
-        st.metric("ETA", format_duration(snap.eta_seconds) if running else "–")
-        st.metric("Elapsed", format_duration(snap.elapsed_seconds))
+        for label, value in figures:
+            st.metric(label, value)
 
 
 def settings_caption(snap: Snapshot) -> None:
@@ -597,7 +597,7 @@ def run_ui(registry: RunRegistry, run: TrainingRun | FollowedRun, view: LiveView
         if following:
             trainer_caption(run, snap)
         alerts_ui(snap)
-        progress_ui(snap)
+        progress_ui(frame)
         left, right = st.columns(2, gap="large")
         with left:
             grid_ui(frame)

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 import app.live
 import gan_core.data
+from app import livechart
 from app.common import get_registry
 from app.live import PAUSED_POLL_SECONDS, QUALITY_POLL_SECONDS
 from gan_core.config import TrainConfig, knobs
@@ -208,6 +209,20 @@ def test_closing_the_tab_leaves_the_run_training_and_reopening_shows_it(runs):
     assert run.active
     reopened = open_app()
     assert run.snapshot().run_id in texts(reopened) and reopened.button(key="stop")
+
+    # While it trains, the progress bar and the figures under it are one element whose texts change
+    # (app.livechart), not five st.metric a browser restyles every second; they come back once it ends.
+    (progress,) = _live(reopened, livechart.PROGRESS_NAME)
+    figures = dict(progress["figures"])
+    assert list(figures) == ["Step", "Epoch", "Images / s", "ETA", "Elapsed"] and not reopened.metric
+    shown = int(figures["Step"].replace(",", ""))
+    assert step < shown <= run.snapshot().step and progress["text"] == f"step {shown:,} / 100,000"
+    assert progress["fraction"] == pytest.approx(shown / 100_000)
+    run.stop()
+    run.wait(60)
+    reopened.run()
+    assert not _live(reopened, livechart.PROGRESS_NAME)
+    assert {m.label: m.value for m in reopened.metric}["Step"] == f"{run.snapshot().step:,}"
 
 
 def test_a_tiny_run_from_the_form_shows_its_charts_and_samples(runs):
@@ -605,10 +620,14 @@ def test_settings_can_change_only_while_the_run_trains(runs, starts_paused):
     assert not [w for w in at.number_input if w.key.startswith("steer-")]
 
 
+def _live(at, name: str) -> list:
+    """What each of app.livechart's live elements called `name` draws, as the browser receives it."""
+    return [json.loads(e.proto.bytes) for e in at.get("bidi_component") if e.proto.component_name == name]
+
+
 def _live_charts(at) -> list[dict]:
-    """What the live canvas charts (app.livechart) draw, as the browser receives it."""
-    element = at.get("bidi_component")[0]  # the training charts come before the quality charts
-    return json.loads(element.proto.bytes)
+    """What the live canvas charts (app.livechart) draw: the training charts come before the quality charts."""
+    return _live(at, livechart.CHARTS_NAME)[0]
 
 
 def _figures(at) -> dict[str, dict]:
