@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app import livechart  # noqa: E402
 from app.memory import TRACE_ENV  # noqa: E402
 from benchmarks.viewers import Viewer, metrics, resident_mb, start_run  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
@@ -50,6 +51,10 @@ class CountingViewer(Viewer):
             spec = json.loads(element.plotly_chart.spec)
             if spec["layout"].get("uirevision") == "losses" and spec["data"]:
                 self.chart_points = _length(spec["data"][0]["x"])
+        elif kind == "bidi_component" and element.bidi_component.component_name == livechart.CHARTS_NAME:
+            charts = json.loads(element.bidi_component.bytes or b"[]")  # the live canvases
+            if charts and charts[0]["title"] == "Losses":
+                self.chart_points = len(charts[0]["x"])
         elif kind == "slider" and element.slider.label == "Timeline":
             self.timeline = len(element.slider.options)
 
@@ -59,6 +64,28 @@ def _length(array) -> int:
     if isinstance(array, dict):
         return len(base64.b64decode(array["bdata"])) // np.dtype(array["dtype"]).itemsize
     return len(array)
+
+
+def memory_map(pid: int) -> dict[str, float]:
+    """The process's resident MB by kind of mapping (/proc/PID/smaps): the brk heap, 1 MiB anonymous
+    mappings (pymalloc's arenas on Python 3.10+), other anonymous ones up to 64 MiB (glibc's thread
+    arenas, thread stacks, numpy's large arrays), larger anonymous ones (TensorFlow's pools), files."""
+    kinds = {"heap": 0.0, "pymalloc": 0.0, "anon": 0.0, "anon_large": 0.0, "files": 0.0}
+    kind = "files"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and not fields[0].endswith(":"):  # a mapping's header: range perms offset dev inode [path]
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            size, path = high - low, fields[5] if len(fields) > 5 else ""
+            if path == "[heap]":
+                kind = "heap"
+            elif path and not path.startswith("["):
+                kind = "files"
+            else:
+                kind = "pymalloc" if size == 2**20 else "anon" if size <= 64 * 2**20 else "anon_large"
+        elif fields[0] == "Rss:":
+            kinds[kind] += int(fields[1]) / 1024
+    return kinds
 
 
 def folder_bytes(path: Path) -> dict[str, int]:
@@ -87,11 +114,13 @@ async def soak(url: str, pid: int, runs: Path, args) -> list[dict]:
             "step": records[-1]["step"] if records else 0,
             "chart_points": viewer.chart_points,
             "timeline": viewer.timeline,
+            "map": memory_map(pid),
         }
         rows.append(row)
         print(
             f"minute {row['minute']:>3}: server rss {row['rss_mb']:.0f} MB, step {row['step']:,}, "
-            f"loss chart {row['chart_points']} points, timeline {row['timeline']} grids",
+            f"loss chart {row['chart_points']} points, timeline {row['timeline']} grids; "
+            + ", ".join(f"{k} {v:.0f}" for k, v in row["map"].items()),
             flush=True,
         )
         status = next(runs.glob("*/status.json"), None)
@@ -129,6 +158,8 @@ def main() -> None:
     grids = steps // config.sample_every + 1
     print(f"\n{steps:,} steps in {rows[-1]['minute']} minutes")
     print(f"server memory after the warm-up: {warm[0]['rss_mb']:.0f} -> {warm[-1]['rss_mb']:.0f} MB ({growth:+.0f} MB)")
+    if len(warm) > 1:
+        print("  by kind: " + ", ".join(f"{k} {warm[-1]['map'][k] - v:+.0f}" for k, v in warm[0]["map"].items()))
     points = max(r["chart_points"] for r in rows)
     print(f"most points on the loss chart: {points}; grids on the timeline: {rows[-1]['timeline']}")
     print(
