@@ -7,8 +7,10 @@ Serves the app on 127.0.0.1 with its runs in a temporary folder, starts the defa
 page's form with unbounded steps and a time limit of `--minutes`, and watches it with one viewer (a
 websocket client of Streamlit's protocol, as in benchmarks/viewers.py) at the default refresh. Prints,
 once a minute, the server's resident memory, the run's step, and what the viewer is shown: the
-points on the loss chart and the grids on the timeline. At the end: memory growth after the warm-up
-(the first `--warmup` minutes), and the run folder's size against what its settings predict.
+points on the loss chart and the grids on the timeline. At the end: memory growth after two warm-ups,
+the first `--warmup` minutes, and the time until the server's in-memory histories first reach their
+bounds (the engine's metric records and timeline grids; until then they grow by design), with where
+it went by kind of mapping; and the run folder's size against what its settings predict.
 Everything stops by itself: the run has a time limit, then the client closes and the server ends.
 """
 
@@ -34,6 +36,7 @@ from app import livechart  # noqa: E402
 from app.memory import TRACE_ENV  # noqa: E402
 from benchmarks.viewers import Viewer, metrics, resident_mb, start_run  # noqa: E402
 from gan_core.config import TrainConfig  # noqa: E402
+from gan_core.engine import GRID_HISTORY, HISTORY_POINTS  # noqa: E402
 from gan_core.runs import KEEP_CHECKPOINTS  # noqa: E402
 from tests.browser import studio_server  # noqa: E402
 
@@ -152,14 +155,25 @@ def main() -> None:
     finally:
         shutil.rmtree(runs, ignore_errors=True)
 
-    warm = [r for r in rows if r["minute"] >= args.warmup]
-    growth = warm[-1]["rss_mb"] - warm[0]["rss_mb"] if len(warm) > 1 else float("nan")
     config = TrainConfig()
     grids = steps // config.sample_every + 1
     print(f"\n{steps:,} steps in {rows[-1]['minute']} minutes")
-    print(f"server memory after the warm-up: {warm[0]['rss_mb']:.0f} -> {warm[-1]['rss_mb']:.0f} MB ({growth:+.0f} MB)")
-    if len(warm) > 1:
-        print("  by kind: " + ", ".join(f"{k} {warm[-1]['map'][k] - v:+.0f}" for k, v in warm[0]["map"].items()))
+    full = max(HISTORY_POINTS * config.metrics_every, GRID_HISTORY * config.sample_every)
+    bounded = next((r["minute"] for r in rows if r["step"] >= full), None)
+    for name, start in (
+        (f"the first {args.warmup:g} minutes", args.warmup),
+        (f"histories full ({full:,} steps)", bounded),
+    ):
+        warm = [r for r in rows if start is not None and r["minute"] >= start]
+        if len(warm) < 2:
+            print(f"server memory after {name}: too few minutes left to compare")
+            continue
+        first, last = warm[0], warm[-1]
+        print(
+            f"server memory after {name}: {first['rss_mb']:.0f} MB at minute {first['minute']} -> "
+            f"{last['rss_mb']:.0f} MB ({last['rss_mb'] - first['rss_mb']:+.0f} MB); by kind: "
+            + ", ".join(f"{k} {last['map'][k] - v:+.0f}" for k, v in first["map"].items())
+        )
     points = max(r["chart_points"] for r in rows)
     print(f"most points on the loss chart: {points}; grids on the timeline: {rows[-1]['timeline']}")
     print(
