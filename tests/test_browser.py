@@ -33,6 +33,14 @@ def test_train_watch_stop_and_explore_in_chromium(tmp_path):
             return int(chart["lastStep"]) if chart and chart.get("lastStep") else 0
 
         first_step = wait_until(last_step, 180, what="a loss curve")
+
+        # The step counter above them (app/liveprogress.js: text nodes, not st.metric) counts on.
+        def step_shown() -> int:
+            figure = page.locator('.gan-figure[data-label="Step"]')
+            return int(figure.get_attribute("data-value").replace(",", "")) if figure.count() else 0
+
+        counted = wait_until(step_shown, 60, what="the step counter")
+        wait_until(lambda: step_shown() > counted, 30, what="the step counter to count on")
         first_grid = wait_until(lambda: image_src(page, "Samples from the fixed noise"), 60, what="a sample grid")
         wait_until(lambda: last_step() > first_step, 60, what="the loss curve to grow")
         wait_until(
