@@ -117,7 +117,8 @@ def summary_ui(info: RunInfo, active_here: bool) -> None:
     checkpoint = (
         f" · checkpoint at step {info.checkpoint_step:,}" if info.checkpoint_step is not None else " · no checkpoint"
     )
-    st.caption(f"Started {_when(started)} · ended {_when(ended)}{took}{reason}{checkpoint}")
+    until = f" · ended {_when(ended)}" if ended or state not in ACTIVE else " · still training"
+    st.caption(f"Started {_when(started)}{until}{took}{reason}{checkpoint}")
     if info.last_metrics:
         shown = shown_metrics(config)
         for col, (key, fmt) in zip(st.columns(len(shown)), shown.items()):

@@ -117,10 +117,14 @@ def test_delete_needs_the_confirmation_and_removes_the_folder(runs):
 
 def test_the_active_run_cannot_be_deleted_or_continued(runs, monkeypatch):
     monkeypatch.setattr(app.common, "get_registry", lambda: FakeRegistry(active=training(runs / RUN_ID)))
+    status = RunDir(runs / RUN_ID).read_status()
+    RunDir(runs / RUN_ID).write_status(**{**status, "status": "running", "ended_at": None, "end_reason": None})
     at = open_page()
     assert not [b for b in at.button if b.key == f"delete_{RUN_ID}"]
     assert any("stop it on the Train page" in c.value for c in at.caption)
     assert (runs / RUN_ID).exists()
+    (when,) = [c.value for c in at.caption if c.value.startswith("Started ")]
+    assert "still training" in when and "ended" not in when
 
 
 def test_continue_training_trains_the_run_to_the_new_total(runs, monkeypatch):
