@@ -96,6 +96,8 @@ def test_a_follower_reads_a_run_as_it_is_written_and_stops_it(tmp_path, where):
     try:
         wait_for(lambda: run.snapshot().step >= 20)
         follower = FollowedRun(run.snapshot().run_dir, refresh_seconds=0)
+        # What the trainer has written lags its own step by up to a metrics interval: wait for the files.
+        wait_for(lambda: follower.snapshot().step >= 20)
         snap = follower.snapshot()
         assert snap.status == Status.RUNNING and follower.active
         assert snap.run_id == run.snapshot().run_id and snap.config == run.config

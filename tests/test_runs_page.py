@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -117,8 +119,10 @@ def test_delete_needs_the_confirmation_and_removes_the_folder(runs):
 
 def test_the_active_run_cannot_be_deleted_or_continued(runs, monkeypatch):
     monkeypatch.setattr(app.common, "get_registry", lambda: FakeRegistry(active=training(runs / RUN_ID)))
-    status = RunDir(runs / RUN_ID).read_status()
-    RunDir(runs / RUN_ID).write_status(**{**status, "status": "running", "ended_at": None, "end_reason": None})
+    status = RunDir(runs / RUN_ID).read_status()  # as this process writes it while it trains the run
+    training_here = {"status": "running", "ended_at": None, "end_reason": None, "pid": os.getpid()}
+    training_here.update(host=socket.gethostname(), heartbeat=time.time())
+    RunDir(runs / RUN_ID).write_status(**{**status, **training_here})
     at = open_page()
     assert not [b for b in at.button if b.key == f"delete_{RUN_ID}"]
     assert any("stop it on the Train page" in c.value for c in at.caption)
