@@ -6,8 +6,12 @@ and serves for an hour grew by tens of MB in steps until every arena had reached
 (README, "A long run with one viewer"). Two arenas are plenty for a server whose heavy work is
 TensorFlow's (which allocates through its own pools), and handing freed pages back to the system
 now and then keeps the peaks from staying resident. (Measured over an hour this did not keep the
-server flat: README, "A long run with one viewer".) `trace_if_asked` logs where Python's own memory
-grows, to tell a leak in Python from memory held below it.
+server flat: README, "A long run with one viewer".) Found since: glibc fixes its arena limit once
+the process has more than eight arenas, and a limit set later applies only while fewer exist;
+under `streamlit run` the server's own threads have made about seven before this module runs, so
+the cap stops the count there rather than at two (/proc/PID/smaps of a soaked server: seven
+64 MiB-aligned heaps). `trace_if_asked` logs where Python's own memory grows, to tell a leak in
+Python from memory held below it.
 """
 
 from __future__ import annotations
