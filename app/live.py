@@ -140,6 +140,12 @@ class LiveView:
         return freeze(charts.quality_charts(quality, reference() if reference else None, events))
 
 
+def drawn_live(snap: Snapshot) -> bool:
+    """True while the run trains: its charts and progress figures are drawn in the browser by
+    app.livechart's elements; once it is paused or has ended, plotly's charts and st.metric return."""
+    return snap.status in (Status.COMPILING, Status.RUNNING)
+
+
 def progress(snap: Snapshot) -> tuple[float, str, list[tuple[str, str]]]:
     """The progress bar (its fraction and text) and the figures people ask about: step, epoch, speed,
     time left and time spent; a paused or ended run has no current speed nor time left."""

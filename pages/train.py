@@ -25,7 +25,16 @@ from app.common import (
     status_badge,
     within_app_navigation,
 )
-from app.live import GRID_SCALE, Frame, LiveView, live_view, poll_intervals, progress, yield_to_training
+from app.live import (
+    GRID_SCALE,
+    Frame,
+    LiveView,
+    drawn_live,
+    live_view,
+    poll_intervals,
+    progress,
+    yield_to_training,
+)
 from gan_core import quality
 from gan_core.config import STEERABLE, ConfigError, TrainConfig, knobs
 from gan_core.data import DATASETS, DatasetError, image_shape, load_dataset
@@ -369,7 +378,7 @@ def progress_ui(frame: Frame) -> None:
     """Progress bar with step/total, then the figures people ask about, large enough for a room: while the
     run trains, as a few text nodes that the browser updates in place (app.livechart)."""
     snap = frame.snap
-    if snap.status in (Status.COMPILING, Status.RUNNING) and frame.live_progress:
+    if drawn_live(snap) and frame.live_progress:
         livechart.show_progress(frame.live_progress)
         return
     fraction, text, figures = progress(snap)
@@ -477,7 +486,7 @@ def charts_ui(frame: Frame) -> None:
     """The charts that mean something for the run's loss family, then throughput: drawn on canvases while
     the run trains (app.livechart: a browser redraws them for a millisecond each, plotly for 60 ms), as
     plotly figures with zoom and hover once it is paused or has ended."""
-    if frame.snap.status in (Status.COMPILING, Status.RUNNING):
+    if drawn_live(frame.snap):
         livechart.show(frame.live_charts)
         return
     for name, chart in frame.charts.items():
@@ -511,7 +520,7 @@ def quality_ui(frame: Frame) -> None:
         st.info(f"Quality figures every {every:,} steps; {when}.")
         return
     quality_charts = frame.quality
-    live = snap.status in (Status.COMPILING, Status.RUNNING)  # canvases, as the training charts (charts_ui)
+    live = drawn_live(snap)  # canvases, as the training charts (charts_ui)
     for column, (name, chart) in zip(st.columns(len(quality_charts), gap="large"), quality_charts.items()):
         with column:
             if live:
