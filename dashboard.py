@@ -6,12 +6,13 @@ import streamlit as st
 
 from app.common import app_navigation_ran, format_duration, get_registry, status_badge
 from app.live import yield_to_training
-from app.memory import limit_arenas, trace_if_asked
+from app.memory import advise, limit_arenas, trace_if_asked
 from gan_core.engine import Status
 
 SIDEBAR_POLL_SECONDS = 2.0
 
 limit_arenas()  # before the page-script threads multiply glibc's arenas (app/memory.py)
+advise()  # in the server's log, if it was started without MALLOC_ARENA_MAX=2
 trace_if_asked()  # benchmarks/soak.py --trace: where the server's Python memory grows
 
 

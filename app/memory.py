@@ -10,14 +10,17 @@ server flat: README, "A long run with one viewer".) Found since: glibc fixes its
 the process has more than eight arenas, and a limit set later applies only while fewer exist;
 under `streamlit run` the server's own threads have made about seven before this module runs, so
 the cap stops the count there rather than at two (/proc/PID/smaps of a soaked server: seven
-64 MiB-aligned heaps). `trace_if_asked` logs where Python's own memory grows, to tell a leak in
-Python from memory held below it.
+64 MiB-aligned heaps). glibc reads `MALLOC_ARENA_MAX` from the environment when the process
+starts, before any thread exists: README's `streamlit run` line sets it (`SERVER_ENV`), and a
+server started without it says so in its log (`advise`). `trace_if_asked` logs where Python's own
+memory grows, to tell a leak in Python from memory held below it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
 import threading
 import time
@@ -26,6 +29,8 @@ import tracemalloc
 ARENAS = 2  # malloc arenas for the whole process (glibc's default: 8 per core)
 TRIM_EVERY = 30.0  # seconds between returns of freed memory to the system
 _M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
+ARENA_ENV = "MALLOC_ARENA_MAX"
+SERVER_ENV = {ARENA_ENV: str(ARENAS)}  # what README's command sets before `streamlit run`
 
 _lock = threading.Lock()
 _last_trim = 0.0
@@ -45,6 +50,26 @@ _LIBC = _libc()
 def limit_arenas(arenas: int = ARENAS) -> bool:
     """Cap the arenas glibc creates from now on; True where it took effect."""
     return bool(_LIBC is not None and _LIBC.mallopt(_M_ARENA_MAX, arenas))
+
+
+def advise(environ=os.environ) -> bool:
+    """Log, once per process, that the server was started without `SERVER_ENV` (on glibc only,
+    where it matters); True when it did."""
+    global _advised
+    if _LIBC is None or _advised or all(environ.get(k) == v for k, v in SERVER_ENV.items()):
+        return False
+    _advised = True
+    settings = " ".join(f"{k}={v}" for k, v in SERVER_ENV.items())
+    logging.getLogger(__name__).warning(
+        "started without %s: over a long demo the server's memory creeps in glibc's malloc arenas "
+        "(README, 'A long run with one viewer'); start it as `%s streamlit run dashboard.py`",
+        settings,
+        settings,
+    )
+    return True
+
+
+_advised = False
 
 
 def trim(every: float = TRIM_EVERY) -> bool:

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from app.memory import SERVER_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
@@ -33,11 +35,17 @@ class Server(NamedTuple):
     pid: int
 
 
+def server_env(runs_dir: Path) -> dict[str, str]:
+    """The environment a test server starts in: README's (`SERVER_ENV`, unless this process's own
+    environment sets those names otherwise), with its runs under `runs_dir`."""
+    return {**SERVER_ENV, **os.environ, "GAN_STUDIO_RUNS": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 @contextlib.contextmanager
 def studio_server(runs_dir: Path, timeout: float = 60.0) -> Iterator[Server]:
     """The app served on localhost with its runs under `runs_dir`; yields its URL and process id."""
     port = free_port()
-    env = {**os.environ, "GAN_STUDIO_RUNS": str(runs_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = server_env(runs_dir)
     command = [
         sys.executable, "-m", "streamlit", "run", "dashboard.py",
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
