@@ -38,6 +38,7 @@ LABELS = {
     "critic_fake": "critic(G(z)), fake",
     "wasserstein": "Wasserstein estimate",
     "gradient_penalty": "gradient penalty",
+    "code_accuracy": "code read right",
     "images_per_second": "images / s",
     "fd_digits": "FD-digits",
     "classifier_score": "classifier score",

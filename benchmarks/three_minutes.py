@@ -22,6 +22,13 @@ from pathlib import Path
 ROWS: dict[str, list[str]] = {
     "default": [],
     "default-seed1": ["--seed", "1"],
+    "no-code": ["--codes", "0"],
+    "no-code-seed1": ["--codes", "0", "--seed", "1"],
+    "code-weight-0.1": ["--code-weight", "0.1"],
+    "code-weight-0.1-seed1": ["--code-weight", "0.1", "--seed", "1"],
+    "codes-20": ["--codes", "20"],
+    "codes-20-seed1": ["--codes", "20", "--seed", "1"],
+    "code-weight-0.5": ["--code-weight", "0.5"],
     "conditional": ["--conditional", "true"],
     "conditional-seed1": ["--conditional", "true", "--seed", "1"],
     "loss-minimax": ["--loss", "minimax"],

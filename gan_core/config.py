@@ -17,6 +17,7 @@ LOSS_NAMES = ("bce", "minimax", "lsgan", "hinge", "wgan-gp")  # losses.LOSSES, w
 STEERABLE = ("g_learning_rate", "d_learning_rate", "d_updates", "gp_weight", "ema")
 # Settings renamed since earlier run folders were written: old name -> new name.
 RENAMED = {"d_steps": "d_updates"}
+CODE_WEIGHT = 0.2  # the code's loss against D's and G's own (README, "Better digits": 0.1 to 1 tried)
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,14 @@ class TrainConfig:
         None, "shift real and fake images by up to 1/8 of their size before D (DiffAugment; default: the preset's)"
     )
     latent_dim: int = _knob(100, "size of the generator's noise vector", 1, 1024)
+    codes: int = _knob(
+        0,
+        "values of a categorical code carried by the noise, which a second head on D learns to recover "
+        "(InfoGAN; unconditional runs only); 0: no code",
+        0,
+        100,
+    )
+    code_weight: float = _knob(CODE_WEIGHT, "weight of the code's loss in D's and G's losses (codes only)", 0.0, 100.0)
     batch_size: int | None = _knob(None, "images per step (default: the preset's)", 1, 4096)
     g_learning_rate: float | None = _knob(
         None, "generator Adam learning rate (default: the loss's or preset's)", 1e-6, 1.0
@@ -127,6 +136,17 @@ class TrainConfig:
             out.append(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         if self.precision is not None and self.precision not in PRECISIONS:
             out.append(f"unknown precision {self.precision!r}; choose one of: {', '.join(PRECISIONS)}")
+        if self._whole_in_range("codes") and self.codes:  # combinations, once each value is valid alone
+            if self._whole_in_range("latent_dim") and self.codes > self.latent_dim:
+                out.append(
+                    f"codes must be at most latent_dim ({self.latent_dim}): the code is read off the noise "
+                    f"(got {self.codes})"
+                )
+            if self.conditional is True:
+                out.append(
+                    "codes and conditional are two ways of telling G which digit to draw: a code it finds "
+                    "itself, or the data's labels; set codes to 0 for a conditional run"
+                )
         if self.npz_path is not None and not isinstance(self.npz_path, str):
             out.append(f"npz_path must be the path of your .npz file as text (got {self.npz_path!r})")
         elif self.dataset == "npz" and not self.npz_path:
@@ -146,6 +166,16 @@ class TrainConfig:
             elif value != value or not (low <= value <= high):  # value != value: NaN
                 out.append(f"{f.name} must be between {_fmt(low)} and {_fmt(high)} (got {value!r})")
         return out
+
+    def _whole_in_range(self, name: str) -> bool:
+        """Whether integer knob `name` holds a whole number within its range."""
+        value, meta = getattr(self, name), next(f.metadata for f in fields(self) if f.name == name)
+        return (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and float(value).is_integer()
+            and meta["low"] <= value <= meta["high"]
+        )
 
     def validate(self) -> TrainConfig:
         """Raise `ConfigError` naming every invalid setting; return self when all is well."""

@@ -43,7 +43,7 @@ from gan_core import control, loop
 from gan_core.config import STEERABLE, ConfigError, TrainConfig
 from gan_core.latent import fixed_noise
 from gan_core.loop import Diverged
-from gan_core.losses import LOSSES, Chart
+from gan_core.losses import CODE_CHART, LOSSES, Chart
 from gan_core.runs import (
     ACTIVE_ON_DISK,
     STALE_SECONDS,
@@ -200,8 +200,8 @@ class Snapshot:
 
     @property
     def charts(self) -> tuple[Chart, ...]:
-        """The metric charts that mean something for this run's loss family."""
-        return LOSSES[self.config.loss].charts
+        """The metric charts that mean something for this run's loss family (and its code, if any)."""
+        return LOSSES[self.config.loss].charts + ((CODE_CHART,) if self.config.codes else ())
 
 
 # What the thread updates as it goes; `snapshot()` adds the histories, config and folder.
@@ -846,6 +846,6 @@ def float32_twin(generator, config: TrainConfig, shape: tuple[int, ...], num_cla
 
     if generator.dtype_policy.name == "float32":
         return generator
-    twin, _ = build_models(config.preset, config.latent_dim, shape, num_classes=num_classes)
+    twin, _ = build_models(config.preset, config.latent_dim, shape, num_classes=num_classes, codes=config.codes or 0)
     twin.set_weights(generator.get_weights())
     return twin

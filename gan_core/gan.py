@@ -47,6 +47,8 @@ class GAN:
         conditional: bool = False,
         ema_generator: keras.Model | None = None,
         ema_decay: float = 0.999,
+        codes: int = 0,
+        code_weight: float = 0.2,
         augment: bool = False,
         seed: int = 0,
         jit_compile: bool = True,
@@ -63,7 +65,12 @@ class GAN:
         self.ema_generator = ema_generator
         self.augment = augment
         self.shared_forward = shared_forward  # False: G's update takes its own pass after D's (seeds 001/003)
-        self.metric_names = loss.names
+        # A categorical code in the noise (models.NoiseCode) that D's second head learns to recover:
+        # both networks add code_weight x its cross-entropy on the fakes to their losses (InfoGAN's
+        # mutual-information term, Chen et al. 2016, sec. 5: Q shares D's layers, G and Q minimise it).
+        self.codes = codes
+        self.code_weight = code_weight
+        self.metric_names = loss.names + (("code_accuracy",) if codes else ())
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Under a tf.distribute strategy (built in its scope): one step per replica through strategy.run,
         # no nested compiled functions (a replica's step cannot hold one that all-reduces), G's average
@@ -162,10 +169,28 @@ class GAN:
 
     def discriminate(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """D's outputs in float32, whatever precision D computes in: losses and metrics need it."""
+        return self._discriminate(images, labels)[0]
+
+    def _discriminate(self, images, labels) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """(D's scores, its code head's logits or None), in float32."""
         if self.augment:
             images = translate(images)
-        inputs = [images, labels] if self.conditional else images
-        return tf.cast(self.discriminator(inputs, training=True), tf.float32)
+        outputs = self.discriminator([images, labels] if self.conditional else images, training=True)
+        scores, code_logits = outputs if self.codes else (outputs, None)
+        return tf.cast(scores, tf.float32), None if code_logits is None else tf.cast(code_logits, tf.float32)
+
+    def _code_loss(self, noise, code_logits) -> tf.Tensor:
+        """code_weight x the cross-entropy of the code D's head reads off the fakes against the code
+        their noise carries, averaged over the global batch; 0 (no op at all) without a code."""
+        if not self.codes:
+            return 0.0
+        codes = tf.cast(tf.argmax(noise[:, : self.codes], axis=-1), tf.int32)  # as models.NoiseCode
+        return self._average(self.code_weight * tf.nn.sparse_softmax_cross_entropy_with_logits(codes, code_logits))
+
+    def _code_accuracy(self, noise, code_logits) -> tf.Tensor:
+        """The share of fakes whose code D's head reads right."""
+        right = tf.equal(tf.argmax(noise[:, : self.codes], axis=-1), tf.argmax(code_logits, axis=-1))
+        return tf.reduce_mean(tf.cast(right, tf.float32))
 
     def _generate(self, noise: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         return self.generator([noise, labels] if self.conditional else noise, training=True)
@@ -196,9 +221,11 @@ class GAN:
     def _discriminator_step(self, real, labels, batch_size):
         """One update of D on `real` and on fresh fakes of the same classes."""
         with tf.GradientTape() as tape:
-            fake = self._generate(self._noise(batch_size), labels)
-            real_out, fake_out = self.discriminate(real, labels), self.discriminate(fake, labels)
+            noise = self._noise(batch_size)
+            fake = self._generate(noise, labels)
+            real_out, (fake_out, code_logits) = self.discriminate(real, labels), self._discriminate(fake, labels)
             d_loss, penalty = self._d_objective(real, fake, labels, real_out, fake_out)
+            d_loss += self._code_loss(noise, code_logits)  # D's code head learns to read the code off a fake
             scaled = self.d_optimizer.scale_loss(d_loss)  # float16: see build_gan; else d_loss itself
         self._apply_d(tape.gradient(scaled, self.discriminator.trainable_variables))
         return d_loss, real_out, fake_out, penalty
@@ -217,9 +244,12 @@ class GAN:
             noise = self._noise(batch_size)
             with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
                 fake = self._generate(noise, y)
-                real_out, fake_out = self.discriminate(real, y), self.discriminate(fake, y)
+                real_out, (fake_out, code_logits) = self.discriminate(real, y), self._discriminate(fake, y)
                 d_loss, penalty = self._d_objective(real, fake, y, real_out, fake_out)
-                g_loss = self._average(self.loss.g_loss(fake_out))
+                # The code's loss: D's head learns to read the code off a fake, G to draw it readably.
+                code_loss = self._code_loss(noise, code_logits)
+                d_loss += code_loss
+                g_loss = self._average(self.loss.g_loss(fake_out)) + code_loss
                 d_scaled, g_scaled = self.d_optimizer.scale_loss(d_loss), self.g_optimizer.scale_loss(g_loss)
             d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
             g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
@@ -230,7 +260,8 @@ class GAN:
             d_loss, real_out, fake_out, penalty = self._discriminator_step(real, y, batch_size)
             with tf.GradientTape() as g_tape:
                 noise = self._noise(batch_size, site=1)  # fresh, and not D's
-                g_loss = self._average(self.loss.g_loss(self.discriminate(self._generate(noise, y), y)))
+                scores, code_logits = self._discriminate(self._generate(noise, y), y)
+                g_loss = self._average(self.loss.g_loss(scores)) + self._code_loss(noise, code_logits)
                 g_scaled = self.g_optimizer.scale_loss(g_loss)
             g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
         # (do not update the discriminator's weights)
@@ -241,6 +272,8 @@ class GAN:
             self._update_ema()
 
         values = {"d_loss": d_loss, "g_loss": g_loss, **self.loss.metrics(real_out, fake_out, penalty)}
+        if self.codes:
+            values["code_accuracy"] = self._code_accuracy(noise, code_logits)
         self._record(values)
         return values
 
@@ -328,12 +361,13 @@ def build_gan(config, image_shape, num_classes: int | None = None, strategy=None
     loss = make_loss(config.loss, from_logits=logits, gp_weight=config.gp_weight)
     classes = num_classes if config.conditional else None
     keras.utils.set_random_seed(config.seed)
+    codes = 0 if classes else config.codes
     generator, discriminator = build_models(
-        config.preset, config.latent_dim, image_shape, config.precision, logits=logits, num_classes=classes
+        config.preset, config.latent_dim, image_shape, config.precision, logits=logits, num_classes=classes, codes=codes
     )
     ema_generator = None
     if config.ema:  # in float32: it only samples, and exports as it is
-        ema_generator, _ = build_models(config.preset, config.latent_dim, image_shape, num_classes=classes)
+        ema_generator, _ = build_models(config.preset, config.latent_dim, image_shape, num_classes=classes, codes=codes)
 
     def adam(learning_rate):
         adam = keras.optimizers.Adam(learning_rate, beta_1=config.beta_1, beta_2=config.beta_2)
@@ -356,6 +390,8 @@ def build_gan(config, image_shape, num_classes: int | None = None, strategy=None
         conditional=config.conditional,
         ema_generator=ema_generator,
         ema_decay=config.ema,
+        codes=codes,
+        code_weight=config.code_weight,
         augment=config.augment,
         seed=config.seed,
         jit_compile=config.jit_compile,

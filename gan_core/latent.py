@@ -108,6 +108,7 @@ class Sampler:
         self.conditional = len(generator.inputs) == 2
         self.latent_dim = int(generator.inputs[0].shape[-1])
         self.num_classes = num_classes_of(generator)
+        self.codes = codes_of(generator)  # the values of the code its noise carries (InfoGAN), or None
         self.image_shape = tuple(int(s) for s in generator.output_shape[1:])
         noise_spec = tf.TensorSpec((None, self.latent_dim), tf.float32)
         if self.conditional:
@@ -158,13 +159,17 @@ class Sampler:
         return np.arange(n, dtype="int32") % self.num_classes if self.conditional else None
 
     def grid(self, noise: np.ndarray) -> np.ndarray:
-        """The sample grid: one image per noise vector, or for a conditional generator one row per
-        class, each column one noise vector (the same noise across classes)."""
-        if not self.conditional:
+        """The sample grid: one image per noise vector, or one row per class for a conditional
+        generator (per code, for one whose noise carries a code), each column one noise vector (the
+        same noise across the rows, but for which of its first values is the largest)."""
+        rows = self.num_classes or self.codes
+        if not rows:
             return make_grid(self(noise))
-        cols = max(1, len(noise) // self.num_classes)
-        z = np.tile(noise[:cols], (self.num_classes, 1))
-        return make_grid(self(z, np.repeat(np.arange(self.num_classes), cols)), ncols=cols)
+        cols = max(1, len(noise) // rows)
+        z, row = np.tile(noise[:cols], (rows, 1)), np.repeat(np.arange(rows), cols)
+        if self.conditional:
+            return make_grid(self(z, row), ncols=cols)
+        return make_grid(self(with_code(z, row, self.codes)), ncols=cols)
 
     def _batched(self, *arrays: np.ndarray, call=None) -> np.ndarray:
         call = call or self._call
@@ -172,6 +177,24 @@ class Sampler:
         if n == 0:
             return np.zeros((0, *self.image_shape), "float32")
         return np.concatenate([call(*(a[i : i + step] for a in arrays)).numpy() for i in range(0, n, step)])
+
+
+def with_code(noise: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+    """`noise` changed to carry `codes` (models.NoiseCode reads the largest of the first `n` values):
+    in each row, the largest of those values trades places with the one at its code's index, so
+    the noise keeps its values and its distribution."""
+    noise = np.array(noise, dtype="float32")
+    rows, largest = np.arange(len(noise)), noise[:, :n].argmax(axis=1)
+    noise[rows, largest], noise[rows, codes] = noise[rows, codes], noise[rows, largest]
+    return noise
+
+
+def codes_of(generator) -> int | None:
+    """How many values the code in a generator's noise has (models.NoiseCode), None if it has none."""
+    for layer in generator.layers:
+        if layer.__class__.__name__ == "NoiseCode":
+            return int(layer.codes)
+    return None
 
 
 def num_classes_of(generator) -> int | None:

@@ -36,6 +36,10 @@ class Chart:
     y_range: tuple[float, float] | None = None
 
 
+# The chart a run with a categorical code (TrainConfig.codes, InfoGAN) adds to its family's.
+CODE_CHART = Chart("Code read back (InfoGAN)", ("code_accuracy",), "accuracy", (0.0, 1.02))
+
+
 @dataclass(frozen=True)
 class Defaults:
     """Optimiser settings a family needs to train at all; None leaves the preset's value."""

@@ -228,10 +228,10 @@ def _in_fresh_thread(fn: Callable[[], Any]) -> Any:
 @functools.cache
 def _allowed_objects() -> frozenset[tuple]:
     """(module, class_name, registered_name) of every object in the configs of our presets' generators,
-    conditional and not: what a generator.keras of ours can contain, kept in step with models.py."""
+    conditional, with a code and plain: what a generator.keras of ours can contain, kept in step with models.py."""
     import keras
 
-    from gan_core.models import PRESETS, conditional_generator
+    from gan_core.models import PRESETS, coded_generator, conditional_generator
 
     def collect() -> frozenset[tuple]:
         found = set()
@@ -239,6 +239,7 @@ def _allowed_objects() -> frozenset[tuple]:
             for model in (
                 preset.make_generator(4, (32, 32, 1)),  # no memory is allocated for these (StatelessScope)
                 conditional_generator(preset.make_generator(4 + 10, (32, 32, 3)), 4, 10),
+                coded_generator(preset.make_generator(4 + 2, (32, 32, 1)), 4, 2),
             ):
                 config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))  # as saved
                 config["compile_config"] = None

@@ -40,6 +40,8 @@ _TMP_CKPT = ".tmp-ckpt-"  # a checkpoint being written; never listed, removed by
 # by position; still read, never written.
 CHECKPOINT_FORMAT = 2
 CHECKPOINT_PREFIX = "variables"
+# What checkpoints written before a setting existed trained with (their state.json lacks it).
+LEGACY_IDENTITY = {"codes": 0}
 
 
 class RunError(ValueError):
@@ -338,6 +340,7 @@ def checkpoint_identity(config: TrainConfig, image_shape, num_classes: int | Non
     return {
         "preset": config.preset,
         "latent_dim": config.latent_dim,
+        "codes": config.codes or 0,
         "loss": config.loss,
         "image_shape": [int(s) for s in image_shape],
         "num_classes": num_classes,
@@ -391,7 +394,7 @@ def read_checkpoint_state(folder: str | Path | GPath, expect: dict[str, Any] | N
     trained = state.get("config") or {}  # format 1 kept preset, latent_dim and loss only there
     differ = []
     for key, want in (expect or {}).items():
-        held = state.get(key, trained.get(key))
+        held = state.get(key, trained.get(key, LEGACY_IDENTITY.get(key)))
         if json.loads(json.dumps(held)) != json.loads(json.dumps(want)):  # [28, 28, 1] == (28, 28, 1)
             differ.append(f"{key} {held!r} in the checkpoint, {want!r} in this run")
     if differ:
@@ -636,8 +639,11 @@ def load_generator(path: str | Path | GPath):
 
     config, folder = run.read_config(), latest[1]
     state = read_checkpoint_state(folder, {"preset": config.preset, "latent_dim": config.latent_dim})
+    state.setdefault("codes", LEGACY_IDENTITY["codes"])
     classes = state.get("num_classes")
-    generator, _ = build_models(config.preset, config.latent_dim, tuple(state["image_shape"]), num_classes=classes)
+    generator, _ = build_models(
+        config.preset, config.latent_dim, tuple(state["image_shape"]), num_classes=classes, codes=state["codes"]
+    )
     if state["format"] == 1:
         average = folder / "ema_generator.weights.h5"  # what the run sampled from, when it averaged
         generator.load_weights(average if average.exists() else folder / "generator.weights.h5")

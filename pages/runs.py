@@ -158,6 +158,7 @@ def settings_line(config: TrainConfig) -> str:
     parts = [
         f"loss **{config.loss}**",
         "conditional" if config.conditional else "unconditional",
+        *([f"code of {config.codes}"] if config.codes else []),
         f"EMA {config.ema:g}" if config.ema else "no EMA",
         *(["DiffAugment"] if config.augment else []),
         f"latent_dim {config.latent_dim}",

@@ -398,6 +398,8 @@ def settings_caption(snap: Snapshot) -> None:
         when = f"Started at {_clock(started)} · "
     if config.conditional:
         classes = f"conditional on {snap.num_classes} classes" if snap.num_classes else "conditional"
+    elif config.codes:
+        classes = f"unconditional, a code of {config.codes} (InfoGAN)"
     else:
         classes = "unconditional"
     parts = [

@@ -82,6 +82,8 @@ def valid_settings(draw, preset: str | None = None) -> dict:
         settings_["preset"] = preset
     if settings_["dataset"] == "npz" and not settings_["npz_path"]:
         settings_["npz_path"] = draw(st.text(min_size=1, max_size=20))
+    if settings_["codes"] and (settings_["conditional"] or settings_["codes"] > settings_["latent_dim"]):
+        settings_["codes"] = 0  # a code needs room in the noise, and no class
     return settings_
 
 
