@@ -20,6 +20,7 @@ import tensorflow as tf
 from gan_core.config import STEERABLE
 from gan_core.latent import Sampler
 from gan_core.losses import LOSSES, LossFamily, WassersteinGP, make_loss
+from gan_core.models import code_of
 
 
 class GAN:
@@ -179,17 +180,17 @@ class GAN:
         scores, code_logits = outputs if self.codes else (outputs, None)
         return tf.cast(scores, tf.float32), None if code_logits is None else tf.cast(code_logits, tf.float32)
 
-    def _code_loss(self, noise, code_logits) -> tf.Tensor:
+    def _code_loss(self, noise, code_logits) -> tf.Tensor | float:
         """code_weight x the cross-entropy of the code D's head reads off the fakes against the code
         their noise carries, averaged over the global batch; 0 (no op at all) without a code."""
         if not self.codes:
             return 0.0
-        codes = tf.cast(tf.argmax(noise[:, : self.codes], axis=-1), tf.int32)  # as models.NoiseCode
-        return self._average(self.code_weight * tf.nn.sparse_softmax_cross_entropy_with_logits(codes, code_logits))
+        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(code_of(noise, self.codes), code_logits)
+        return self._average(self.code_weight * per_example)
 
     def _code_accuracy(self, noise, code_logits) -> tf.Tensor:
         """The share of fakes whose code D's head reads right."""
-        right = tf.equal(tf.argmax(noise[:, : self.codes], axis=-1), tf.argmax(code_logits, axis=-1))
+        right = tf.equal(code_of(noise, self.codes), tf.argmax(code_logits, axis=-1, output_type=tf.int32))
         return tf.reduce_mean(tf.cast(right, tf.float32))
 
     def _generate(self, noise: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:

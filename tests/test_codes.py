@@ -46,8 +46,7 @@ def test_coded_networks_take_noise_alone_and_d_gains_a_code_head():
 
 def test_the_code_loss_equals_its_cross_entropy_times_the_weight():
     gan = build_gan(TrainConfig(preset="tiny", codes=3, code_weight=0.5, batch_size=2, ema=0.0), (28, 28, 1))
-    noise = tf.constant([[0.0, 4.0, 1.0, 0.3], [2.0, 1.0, 0.0, -1.0]] + [[0.0] * 4] * 0)
-    noise = tf.concat([noise, tf.zeros((2, 96))], axis=1)
+    noise = tf.concat([tf.constant([[0.0, 4.0, 1.0, 0.3], [2.0, 1.0, 0.0, -1.0]]), tf.zeros((2, 96))], axis=1)
     logits = tf.constant([[1.0, 2.0, 0.5], [0.0, 0.0, 3.0]])
     codes = [1, 0]  # the largest of each row's first three values
     log_softmax = logits.numpy() - np.log(np.exp(logits.numpy()).sum(1, keepdims=True))
