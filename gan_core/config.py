@@ -17,6 +17,7 @@ LOSS_NAMES = ("bce", "minimax", "lsgan", "hinge", "wgan-gp")  # losses.LOSSES, w
 STEERABLE = ("g_learning_rate", "d_learning_rate", "d_updates", "gp_weight", "ema")
 # Settings renamed since earlier run folders were written: old name -> new name.
 RENAMED = {"d_steps": "d_updates"}
+CODE_BALANCE = 1e-3  # per step: the codes' biases move by up to ~1 in 1,000 steps (README, "Better digits")
 CODE_WEIGHT = 0.2  # the code's loss against D's and G's own (README, "Better digits": 0.1 to 1 tried)
 
 
@@ -60,6 +61,13 @@ class TrainConfig:
         100,
     )
     code_weight: float = _knob(CODE_WEIGHT, "weight of the code's loss in D's and G's losses (codes only)", 0.0, 100.0)
+    code_balance: float = _knob(
+        CODE_BALANCE,
+        "how fast each code's share of the noise follows how real D finds that code's digits, per step "
+        "(codes only); 0 keeps the codes equally likely",
+        0.0,
+        1.0,
+    )
     batch_size: int | None = _knob(None, "images per step (default: the preset's)", 1, 4096)
     g_learning_rate: float | None = _knob(
         None, "generator Adam learning rate (default: the loss's or preset's)", 1e-6, 1.0

@@ -20,7 +20,9 @@ import tensorflow as tf
 from gan_core.config import STEERABLE
 from gan_core.latent import Sampler
 from gan_core.losses import LOSSES, LossFamily, WassersteinGP, make_loss
-from gan_core.models import code_of
+from gan_core.models import code_layer
+
+CODE_BIAS_LIMIT = 3.0  # the codes' biases stay within +-3: a share of at least ~0.1% for ten codes
 
 
 class GAN:
@@ -50,6 +52,7 @@ class GAN:
         ema_decay: float = 0.999,
         codes: int = 0,
         code_weight: float = 0.2,
+        code_balance: float = 0.0,
         augment: bool = False,
         seed: int = 0,
         jit_compile: bool = True,
@@ -71,6 +74,10 @@ class GAN:
         # mutual-information term, Chen et al. 2016, sec. 5: Q shares D's layers, G and Q minimise it).
         self.codes = codes
         self.code_weight = code_weight
+        self._code_layer = code_layer(generator) if codes else None
+        # Each code's share of the noise may follow the data (`_balance_codes`): with a bias in G's code.
+        has_bias = self._code_layer is not None and self._code_layer.bias is not None
+        self.code_balance = code_balance if has_bias else 0.0
         self.metric_names = loss.names + (("code_accuracy",) if codes else ())
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Under a tf.distribute strategy (built in its scope): one step per replica through strategy.run,
@@ -185,13 +192,33 @@ class GAN:
         their noise carries, averaged over the global batch; 0 (no op at all) without a code."""
         if not self.codes:
             return 0.0
-        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(code_of(noise, self.codes), code_logits)
+        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(self._code_layer.code(noise), code_logits)
         return self._average(self.code_weight * per_example)
 
     def _code_accuracy(self, noise, code_logits) -> tf.Tensor:
         """The share of fakes whose code D's head reads right."""
-        right = tf.equal(code_of(noise, self.codes), tf.argmax(code_logits, axis=-1, output_type=tf.int32))
+        right = tf.equal(self._code_layer.code(noise), tf.argmax(code_logits, axis=-1, output_type=tf.int32))
         return tf.reduce_mean(tf.cast(right, tf.float32))
+
+    def _balance_codes(self, noise, fake_out) -> None:
+        """Move each code's share of the noise towards the data's proportions; no op unless code_balance.
+
+        With the codes equally likely, a code that finds no digit of its own still draws a tenth of
+        the fakes, and two digits that share a code get a tenth between them (README, "Better digits").
+        D's logit on a fake estimates log(p_data / p_g) there, so a code whose fakes D finds more real
+        than the average fake is drawn too rarely: its bias (models.NoiseCode) rises by code_balance
+        times that gap, and falls in the other case, which stops where every code's fakes look equally
+        real, each code's share the share of the data it draws. The biases are centred and bounded."""
+        if not self.code_balance:
+            return
+        bias = self._code_layer.bias
+        realness = self.loss.realness(tf.cast(fake_out, tf.float32))
+        in_code = tf.one_hot(self._code_layer.code(noise), self.codes)  # (N, codes)
+        count = tf.reduce_sum(in_code, axis=0)
+        mean = tf.math.divide_no_nan(tf.linalg.matvec(in_code, realness, transpose_a=True), count)
+        gap = tf.where(count > 0, mean - tf.reduce_mean(realness), 0.0)
+        moved = bias + self.code_balance * gap
+        bias.assign(tf.clip_by_value(moved - tf.reduce_mean(moved), -CODE_BIAS_LIMIT, CODE_BIAS_LIMIT))
 
     def _generate(self, noise: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         return self.generator([noise, labels] if self.conditional else noise, training=True)
@@ -255,6 +282,7 @@ class GAN:
             d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
             g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
             self._apply_d(d_grads)
+            self._balance_codes(noise, fake_out)
         else:
             # Train the discriminator, then the generator through the just-updated D with fresh noise
             # (seeds 001 and 003)
@@ -265,6 +293,7 @@ class GAN:
                 g_loss = self._average(self.loss.g_loss(scores)) + self._code_loss(noise, code_logits)
                 g_scaled = self.g_optimizer.scale_loss(g_loss)
             g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
+            self._balance_codes(noise, scores)
         # (do not update the discriminator's weights)
         self._apply_g(g_grads)
 
@@ -393,6 +422,7 @@ def build_gan(config, image_shape, num_classes: int | None = None, strategy=None
         ema_decay=config.ema,
         codes=codes,
         code_weight=config.code_weight,
+        code_balance=config.code_balance,
         augment=config.augment,
         seed=config.seed,
         jit_compile=config.jit_compile,

@@ -158,6 +158,17 @@ class Sampler:
         """0, 1, ..., K-1, 0, 1, ...: n labels covering the classes evenly (None if unconditional)."""
         return np.arange(n, dtype="int32") % self.num_classes if self.conditional else None
 
+    def with_code(self, noise: np.ndarray, code) -> np.ndarray:
+        """`noise` changed so that its generator draws it with `code` (an int or one per row): what the
+        grid and the explorer use to show one code. ValueError if this generator's noise has no code."""
+        if not self.codes:
+            raise ValueError("this generator's noise carries no code")
+        noise = np.ascontiguousarray(noise, dtype="float32").reshape(-1, self.latent_dim)
+        code = np.broadcast_to(np.asarray(code, dtype="int64"), (len(noise),))
+        if code.size and (code.min() < 0 or code.max() >= self.codes):
+            raise ValueError(f"codes must be between 0 and {self.codes - 1} (got {code.min()}..{code.max()})")
+        return with_code(noise, code, self.codes, code_bias(self.generator))
+
     def grid(self, noise: np.ndarray) -> np.ndarray:
         """The sample grid: one image per noise vector, or one row per class for a conditional
         generator (per code, for one whose noise carries a code), each column one noise vector (the
@@ -169,7 +180,7 @@ class Sampler:
         z, row = np.tile(noise[:cols], (rows, 1)), np.repeat(np.arange(rows), cols)
         if self.conditional:
             return make_grid(self(z, row), ncols=cols)
-        return make_grid(self(with_code(z, row, self.codes)), ncols=cols)
+        return make_grid(self(self.with_code(z, row)), ncols=cols)
 
     def _batched(self, *arrays: np.ndarray, call=None) -> np.ndarray:
         call = call or self._call
@@ -179,14 +190,28 @@ class Sampler:
         return np.concatenate([call(*(a[i : i + step] for a in arrays)).numpy() for i in range(0, n, step)])
 
 
-def with_code(noise: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
-    """`noise` changed to carry `codes` (models.NoiseCode reads the largest of the first `n` values):
-    in each row, the largest of those values trades places with the one at its code's index, so
-    the noise keeps its values and its distribution."""
+def with_code(noise: np.ndarray, codes: np.ndarray, n: int, bias: np.ndarray | None = None) -> np.ndarray:
+    """`noise` changed to carry `codes` (models.NoiseCode reads the largest of the first `n` values,
+    each plus its code's `bias` if any): in each row, the largest of those values trades places with
+    the one at its code's index, so the noise keeps its values and its distribution; with a bias,
+    that value is then raised just enough, where it must be, to stay the largest once biased."""
     noise = np.array(noise, dtype="float32")
     rows, largest = np.arange(len(noise)), noise[:, :n].argmax(axis=1)
     noise[rows, largest], noise[rows, codes] = noise[rows, codes], noise[rows, largest]
+    if bias is not None:
+        biased = noise[:, :n] + bias
+        biased[rows, codes] = -np.inf
+        floor = biased.max(axis=1) - bias[codes] + 1e-3
+        noise[rows, codes] = np.maximum(noise[rows, codes], floor)
     return noise
+
+
+def code_bias(generator) -> np.ndarray | None:
+    """The biases of the codes in a generator's noise (models.NoiseCode), None without a code or biases."""
+    for layer in generator.layers:
+        if layer.__class__.__name__ == "NoiseCode" and getattr(layer, "bias", None) is not None:
+            return np.asarray(layer.bias.numpy(), dtype="float32")
+    return None
 
 
 def codes_of(generator) -> int | None:

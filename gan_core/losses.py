@@ -95,6 +95,15 @@ class LossFamily:
     def probability(self, outputs: tf.Tensor) -> tf.Tensor:
         return tf.sigmoid(outputs) if self.from_logits else outputs
 
+    def realness(self, outputs: tf.Tensor) -> tf.Tensor:
+        """(N,) how real D finds each image, on the logit's scale: for BCE's best D, log(p_data / p_g)
+        (Goodfellow et al. 2014, prop. 1). Probabilities are turned back into logits; the other
+        families' raw scores grow with realness too, which is all GAN._balance_codes needs."""
+        if self.from_logits:
+            return outputs[:, 0]
+        p = tf.clip_by_value(outputs[:, 0], 1e-7, 1.0 - 1e-7)
+        return tf.math.log(p) - tf.math.log(1.0 - p)
+
     def metrics(self, real_out: tf.Tensor, fake_out: tf.Tensor, penalty=None) -> dict[str, tf.Tensor]:
         p_real, p_fake = self.probability(real_out), self.probability(fake_out)
         return {

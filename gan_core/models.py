@@ -476,37 +476,63 @@ def projection_discriminator(body: keras.Model, shape: Shape, num_classes: int) 
 # Why: an unconditional dense G on digits draws some shapes between two digits; recovering the
 # code pushes G to keep its codes apart, which on digits tend to become the digits (README, "Better
 # digits": the classifier score rises, but FD-digits too where a code finds no digit of its own).
+# The codes need not be equally likely: a bias per code, added to those values before the argmax,
+# sets each code's share (the Gumbel-max trick, with Gaussian noise). gan.py moves the biases during
+# training towards the digits' own proportions (GAN._balance_codes); the bias travels with G.
 
 
 @keras.saving.register_keras_serializable(package="gan_studio")
 class NoiseCode(layers.Layer):
-    """The noise, with the one-hot code it carries appended: (N, latent_dim) -> (N, latent_dim + codes)."""
+    """The noise, with the one-hot code it carries appended: (N, latent_dim) -> (N, latent_dim + codes).
 
-    def __init__(self, codes: int, **kwargs):
+    With `prior`, the layer holds a bias per code (a weight, not trained by gradients) added to the
+    noise's first `codes` values before the argmax: a larger bias, a larger share of the noise. Files
+    written before the bias existed load without it (every code equally likely)."""
+
+    def __init__(self, codes: int, prior: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.codes = int(codes)
+        self.prior = bool(prior)
+        self.bias = None
+
+    def build(self, input_shape):
+        if self.prior:
+            self.bias = self.add_weight(
+                shape=(self.codes,), initializer="zeros", trainable=False, name="code_bias", aggregation="mean"
+            )
+
+    def code(self, noise):
+        """The code (N,) int32 each row of `noise` carries."""
+        return code_of(noise, self.codes, self.bias)
 
     def call(self, noise):
-        code = keras.ops.argmax(noise[:, : self.codes], axis=-1)
-        return keras.ops.concatenate([noise, keras.ops.one_hot(code, self.codes, dtype=noise.dtype)], axis=-1)
+        one_hot = keras.ops.one_hot(self.code(noise), self.codes, dtype=noise.dtype)
+        return keras.ops.concatenate([noise, one_hot], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1] + self.codes)
 
     def get_config(self):
-        return {**super().get_config(), "codes": self.codes}
+        return {**super().get_config(), "codes": self.codes, "prior": self.prior}
 
 
-def code_of(noise, codes: int):
-    """The code (N,) int32 each row of `noise` carries: what `NoiseCode` one-hot encodes."""
-    return keras.ops.cast(keras.ops.argmax(noise[:, :codes], axis=-1), "int32")
+def code_of(noise, codes: int, bias=None):
+    """The code (N,) int32 each row of `noise` carries: what `NoiseCode` one-hot encodes (with its bias, if any)."""
+    values = noise[:, :codes] if bias is None else noise[:, :codes] + keras.ops.cast(bias, noise.dtype)
+    return keras.ops.cast(keras.ops.argmax(values, axis=-1), "int32")
 
 
-def coded_generator(body: keras.Model, latent_dim: int, codes: int) -> keras.Model:
-    """G(noise): the preset's generator `body`, built for latent_dim + codes inputs, fed the noise and its code."""
+def code_layer(generator) -> NoiseCode | None:
+    """A coded generator's `NoiseCode` layer, None for any other generator."""
+    return next((layer for layer in generator.layers if isinstance(layer, NoiseCode)), None)
+
+
+def coded_generator(body: keras.Model, latent_dim: int, codes: int, prior: bool = True) -> keras.Model:
+    """G(noise): the preset's generator `body`, built for latent_dim + codes inputs, fed the noise and
+    its code; `prior=False` builds the code without its biases, as files of before they existed."""
     noise = keras.Input((latent_dim,), name="noise")
     # In float32 whatever the policy: in bfloat16, two of the noise's values would tie far more often.
-    images = body(NoiseCode(codes, dtype="float32", name="noise_code")(noise))
+    images = body(NoiseCode(codes, prior=prior, dtype="float32", name="noise_code")(noise))
     return keras.Model(noise, images, name=f"coded_{body.name}")
 
 
@@ -530,12 +556,14 @@ def build_models(
     logits: bool | None = None,
     num_classes: int | None = None,
     codes: int = 0,
+    code_prior: bool = True,
 ) -> tuple[keras.Model, keras.Model]:
     """The preset's (generator, discriminator) for images of `shape` (H, W, C).
 
     `logits`: True builds D without a final sigmoid, False with one, None as its recipe does.
     `num_classes`: build the conditional pair, G(noise, label) and D(image, label).
-    `codes`: build G(noise) with a code of that many values in the noise, and D(image) -> [score, code logits].
+    `codes`: build G(noise) with a code of that many values in the noise, and D(image) -> [score, code logits];
+    `code_prior=False` without the codes' biases (a checkpoint of before they existed).
     With precision "mixed_bfloat16" ("mixed_float16") the layers compute in bfloat16 (float16) and
     keep float32 weights, and the networks' outputs are bfloat16 (float16): cast them before losses
     or images."""
@@ -552,7 +580,7 @@ def build_models(
         if num_classes is None and codes:
             if not 1 <= codes <= latent_dim:
                 raise PresetError(f"a code has 1 to latent_dim ({latent_dim}) values (got {codes})")
-            generator = coded_generator(p.make_generator(latent_dim + codes, shape), latent_dim, codes)
+            generator = coded_generator(p.make_generator(latent_dim + codes, shape), latent_dim, codes, code_prior)
             return generator, code_discriminator(p.make_discriminator(shape, logits=logits), shape, codes)
         if num_classes is None:
             return p.make_generator(latent_dim, shape), p.make_discriminator(shape, logits=logits)

@@ -41,7 +41,7 @@ _TMP_CKPT = ".tmp-ckpt-"  # a checkpoint being written; never listed, removed by
 CHECKPOINT_FORMAT = 2
 CHECKPOINT_PREFIX = "variables"
 # What checkpoints written before a setting existed trained with (their state.json lacks it).
-LEGACY_IDENTITY = {"codes": 0}
+LEGACY_IDENTITY = {"codes": 0, "code_prior": False}
 
 
 class RunError(ValueError):
@@ -341,6 +341,7 @@ def checkpoint_identity(config: TrainConfig, image_shape, num_classes: int | Non
         "preset": config.preset,
         "latent_dim": config.latent_dim,
         "codes": config.codes or 0,
+        "code_prior": bool(config.codes),  # a code's biases (models.NoiseCode), since they exist
         "loss": config.loss,
         "image_shape": [int(s) for s in image_shape],
         "num_classes": num_classes,
@@ -639,10 +640,16 @@ def load_generator(path: str | Path | GPath):
 
     config, folder = run.read_config(), latest[1]
     state = read_checkpoint_state(folder, {"preset": config.preset, "latent_dim": config.latent_dim})
-    state.setdefault("codes", LEGACY_IDENTITY["codes"])
+    for key in ("codes", "code_prior"):
+        state.setdefault(key, LEGACY_IDENTITY[key])
     classes = state.get("num_classes")
     generator, _ = build_models(
-        config.preset, config.latent_dim, tuple(state["image_shape"]), num_classes=classes, codes=state["codes"]
+        config.preset,
+        config.latent_dim,
+        tuple(state["image_shape"]),
+        num_classes=classes,
+        codes=state["codes"],
+        code_prior=state["code_prior"],
     )
     if state["format"] == 1:
         average = folder / "ema_generator.weights.h5"  # what the run sampled from, when it averaged

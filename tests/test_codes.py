@@ -16,7 +16,7 @@ from gan_core.gan import build_gan
 from gan_core.latent import Sampler, with_code
 from gan_core.losses import CODE_CHART, LOSSES, make_loss
 from gan_core.modelfile import load_keras_file
-from gan_core.models import NoiseCode, build_models, code_of
+from gan_core.models import NoiseCode, build_models, code_of, coded_generator
 from gan_core.runs import RunDir, load_generator
 from tests.conftest import tiny_config
 
@@ -123,3 +123,73 @@ def test_noise_made_to_carry_a_code_keeps_its_values():
     np.testing.assert_array_equal(code_of(moved, 4), codes)
     np.testing.assert_array_equal(np.sort(moved, axis=1), np.sort(noise, axis=1))  # two values trade places
     np.testing.assert_array_equal(moved[:, 4:], noise[:, 4:])
+
+
+def test_a_codes_bias_sets_its_share_of_the_noise_and_older_files_have_none():
+    layer = NoiseCode(4, prior=True)
+    noise = np.random.default_rng(2).normal(size=(20_000, 8)).astype("float32")
+    np.testing.assert_array_equal(layer(noise)[:, 8:].numpy().sum(0) > 0, True)  # built, biases zero: all codes
+    layer.bias.assign([1.0, 0.0, 0.0, -1.0])
+    shares = np.bincount(layer.code(noise), minlength=4) / len(noise)
+    np.testing.assert_array_equal(layer.code(noise), code_of(noise, 4, np.array([1.0, 0.0, 0.0, -1.0])))
+    assert shares[0] > 0.4 and shares[3] < 0.1 and abs(shares[1] - shares[2]) < 0.02
+    assert NoiseCode.from_config(layer.get_config()).prior is True
+    older = NoiseCode.from_config({"name": "noise_code", "codes": 4})  # as files of before the biases
+    older.build((None, 8))
+    assert older.prior is False and older.weights == []
+
+
+def test_balancing_moves_each_codes_bias_by_how_much_realer_than_the_average_fake_d_finds_it():
+    gan = build_gan(TrainConfig(preset="tiny", codes=3, code_balance=0.1, batch_size=4, ema=0.0), (28, 28, 1))
+    # Rows carry codes 0, 0, 1, 2; D's logits on them 1, 3, 0, -2 (as probabilities where D ends in a sigmoid).
+    noise = tf.concat([tf.constant([[5.0, 0, 0], [5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0]]), tf.zeros((4, 97))], axis=1)
+    logits = tf.constant([[1.0], [3.0], [0.0], [-2.0]])
+    gan._balance_codes(noise, logits if gan.loss.from_logits else tf.sigmoid(logits))
+    # Per code 2, 0, -2 against 0.5 on average: gaps 1.5, -0.5, -2.5; times 0.1, centred.
+    np.testing.assert_allclose(gan._code_layer.bias.numpy(), [0.2, 0.0, -0.2], atol=1e-5)
+    gan._balance_codes(noise[:2], logits[:2] if gan.loss.from_logits else tf.sigmoid(logits[:2]))
+    np.testing.assert_allclose(gan._code_layer.bias.numpy(), [0.2, 0.0, -0.2], atol=1e-5)  # absent codes: no gap
+    for _ in range(200):  # however far D's view pushes them, the biases stay bounded
+        gan._balance_codes(noise, logits * 100 if gan.loss.from_logits else tf.sigmoid(logits * 100))
+    assert np.abs(gan._code_layer.bias.numpy()).max() <= 3.0
+
+
+@pytest.mark.parametrize("preset", ["tiny", "dense-relu"])  # the shared forward pass, and the seeds' own order
+def test_training_moves_the_biases_only_when_balancing_and_the_average_follows(preset, digits):
+    for balance in (0.0, 0.05):
+        config = TrainConfig(
+            preset=preset, codes=4, code_balance=balance, batch_size=16, precision="float32", jit_compile=False
+        )
+        gan = build_gan(config, (28, 28, 1))
+        gan.train_steps(iter(make_dataset(digits.images, 16, 0, digits.labels)), 5)
+        bias = gan._code_layer.bias.numpy()
+        average = gan.sampling_generator.get_layer("noise_code").bias.numpy()
+        assert np.all(np.isfinite(bias)) and abs(bias.sum()) < 1e-5
+        assert (np.abs(bias).max() > 0) == bool(balance) and (np.abs(average).max() > 0) == bool(balance)
+
+
+def test_noise_made_to_carry_a_code_carries_it_whatever_the_biases():
+    noise = np.random.default_rng(3).normal(size=(400, 6)).astype("float32")
+    codes, bias = np.arange(400) % 4, np.array([2.5, -1.0, 0.5, -2.0], "float32")
+    moved = with_code(noise, codes, 4, bias)
+    np.testing.assert_array_equal(code_of(moved, 4, bias), codes)
+    np.testing.assert_array_equal(moved[:, 4:], noise[:, 4:])
+    generator, _ = build_models("tiny", 100, (28, 28, 1), codes=4)
+    generator.get_layer("noise_code").bias.assign(bias)
+    sampler = Sampler(generator)
+    drawn = sampler.with_code(np.random.default_rng(4).normal(size=(8, 100)), 3)
+    np.testing.assert_array_equal(code_of(drawn, 4, bias), [3] * 8)
+    with pytest.raises(ValueError, match="between 0 and 3"):
+        sampler.with_code(drawn, 4)
+
+
+def test_a_coded_generator_saved_before_the_biases_existed_still_loads_and_samples(tmp_path):
+    body, _ = build_models("tiny", 104, (28, 28, 1))
+    older = coded_generator(body, 100, 4, prior=False)
+    older.save(tmp_path / "generator.keras")
+    loaded = load_keras_file(tmp_path / "generator.keras")
+    assert loaded.get_layer("noise_code").bias is None
+    sampler = Sampler(loaded)
+    noise = sampler.with_code(np.random.default_rng(5).normal(size=(4, 100)), [0, 1, 2, 3])
+    np.testing.assert_array_equal(code_of(noise, 4), [0, 1, 2, 3])
+    np.testing.assert_allclose(sampler(noise), Sampler(older)(noise), atol=1e-6)

@@ -53,6 +53,24 @@ def test_the_cli_trains_a_mirrored_run_and_writes_its_folder(tmp_path):
     assert (run / "generator.keras").exists() and (run / "checkpoints").is_dir()
 
 
+def test_a_mirrored_run_balances_its_codes_across_the_replicas(tmp_path):
+    done = python(
+        "-m", "gan_core", "train", "--preset", "tiny", "--strategy", "mirrored", "--logical-cpus", "2",
+        "--steps", "20", "--batch-size", "16", "--codes", "4", "--code-balance", "0.05", "--out", str(tmp_path),
+        "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = done.stdout.strip().splitlines()[-1]
+    read = python(
+        "-c",
+        f"from gan_core.runs import load_generator; "
+        f"print(load_generator({run!r}).get_layer('noise_code').bias.numpy().tolist())",
+    )
+    assert read.returncode == 0, read.stderr[-3000:]
+    bias = [float(b) for b in read.stdout.strip().splitlines()[-1].strip("[]").split(",")]
+    assert len(bias) == 4 and max(map(abs, bias)) > 0 and abs(sum(bias)) < 1e-5  # moved, and centred
+
+
 def test_a_batch_that_does_not_split_over_the_replicas_is_refused(tmp_path):
     done = python(
         "-m", "gan_core", "train", "--preset", "tiny", "--strategy", "mirrored", "--logical-cpus", "2",
