@@ -8,7 +8,9 @@ recent results are kept, so a rerun that changes only one picture regenerates on
 Vocabulary: `z` is one latent vector of `latent_dim` numbers, `directions` is a (k, latent_dim)
 array of unit vectors, a `plane` is the grid of latent vectors `center + x * d0 + y * d1`. A
 conditional generator also takes `labels`: a class, or class weights such as `class_mix(a, b, t)`
-to draw the same noise part way from class a to class b.
+to draw the same noise part way from class a to class b. A generator whose noise carries a code
+(InfoGAN, `models.NoiseCode`) may be asked for a `code`: the noise is changed to carry it
+(`Sampler.with_code`) before it is drawn.
 
 `RealNeighbours` answers "does the generator copy its data?": the real images nearest a generated
 one, in pixels and in the digit classifier's features, next to how near real images are to each other.
@@ -22,7 +24,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from gan_core.latent import fixed_noise, lerp, make_grid, png_bytes, slerp, upscale
+from gan_core.latent import code_bias, fixed_noise, lerp, make_grid, png_bytes, slerp, upscale
 from gan_core.runs import RunError
 
 DIRECTION_KINDS = {
@@ -45,8 +47,9 @@ class Explorer:
     Draws through a `latent.Sampler`, like everything else. For a conditional generator every
     picture is asked for a class: `generate(z, labels)` with one class, a class per vector, or
     class weights (`class_mix`), which is how the page walks from one class to another with the
-    same noise. Thread-safe: the page shares one Explorer per generator file between every
-    browser session.
+    same noise. For a generator whose noise carries a code, `generate(z, code=k)` draws every
+    vector with code k, and `code=None` as its noise says. Thread-safe: the page shares one
+    Explorer per generator file between every browser session.
     """
 
     def __init__(self, generator, cache_entries: int = 64):
@@ -62,6 +65,7 @@ class Explorer:
         self.image_shape = self.sampler.image_shape
         self.conditional = self.sampler.conditional
         self.num_classes = self.sampler.num_classes
+        self.codes = self.sampler.codes  # how many values the code in its noise has (InfoGAN), or None
         self._lock = threading.Lock()
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._cache_entries = cache_entries
@@ -74,12 +78,16 @@ class Explorer:
         else:
             self.sampler(zero)
 
-    def generate(self, z: np.ndarray, labels: int | np.ndarray | None = None) -> np.ndarray:
+    def generate(
+        self, z: np.ndarray, labels: int | np.ndarray | None = None, code: int | np.ndarray | None = None
+    ) -> np.ndarray:
         """Images in [-1, 1], shape (N, H, W, C), for latent vectors z of shape (N, latent_dim) or (latent_dim,).
 
         `labels` (conditional generators only, and then required): one class for every image, a
-        class per image (N,), or class weights (N, num_classes) or (1, num_classes) for all."""
-        z, labels = self._inputs(z, labels)
+        class per image (N,), or class weights (N, num_classes) or (1, num_classes) for all.
+        `code` (generators whose noise carries one only): one code for every image or one per
+        image; None draws each vector with the code its noise carries."""
+        z, labels = self._inputs(self.with_code(z, code), labels)
         key = hashlib.blake2b(z.tobytes(), digest_size=16)
         shapes = str(z.shape)
         if labels is not None:
@@ -105,6 +113,34 @@ class Explorer:
         t = np.atleast_1d(np.asarray(t, dtype="float32"))
         z = np.broadcast_to(np.asarray(z, dtype="float32").reshape(-1, self.latent_dim), (len(t), self.latent_dim))
         return self.generate(z, class_mix(a, b, t, self.num_classes))
+
+    def with_code(self, z: np.ndarray, code: int | np.ndarray | None) -> np.ndarray:
+        """z changed to carry `code` (`Sampler.with_code`), in z's shape; z itself for code None
+        ("as the noise says"). ValueError for a code where the generator's noise carries none."""
+        if code is None:
+            return z
+        z = np.asarray(z, dtype="float32")
+        return self.sampler.with_code(z, code).reshape(z.shape)
+
+    def code_of(self, z: np.ndarray) -> np.ndarray:
+        """The code (N,) each latent vector carries: the one its generator draws it with."""
+        from gan_core.models import code_of
+
+        if not self.codes:
+            raise ValueError("this generator's noise carries no code")
+        z = np.asarray(z, dtype="float32").reshape(-1, self.latent_dim)
+        return np.asarray(code_of(z, self.codes, code_bias(self.sampler.generator)))
+
+    def code_walk(self, z: np.ndarray, a: int, b: int, t: float | np.ndarray) -> np.ndarray:
+        """The noise z carrying code a (t=0), carrying code b (t=1), and the straight line between:
+        one latent vector per t. The two ends differ in three values at most (those at a, b and z's
+        own code), but a code is discrete: on the way the noise carries a, then b, or briefly another."""
+        ends = self.with_code(np.stack([z, z]).reshape(2, self.latent_dim), np.array([a, b]))
+        return lerp(ends[0], ends[1], np.atleast_1d(np.asarray(t, dtype="float32")))
+
+    def between_codes(self, z: np.ndarray, a: int, b: int, t: float | np.ndarray) -> np.ndarray:
+        """The same noise z drawn with code a (t=0), code b (t=1) and along `code_walk` between: one image per t."""
+        return self.generate(self.code_walk(z, a, b, t))
 
     def noise(self, seed: int) -> np.ndarray:
         """The latent vector of a seed: the same on every machine (see `latent.fixed_noise`)."""

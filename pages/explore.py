@@ -6,7 +6,9 @@ generator call live in gan_core.explorer. `?run=<run-id>` opens a run directly (
 
 A conditional generator draws every picture as a class: one chosen class for the walk between two
 seeds, the sliders and the plane; or the walk goes between two classes with the same noise, and
-the sliders and the plane then pass through that mix of the two classes at t.
+the sliders and the plane then pass through that mix of the two classes at t. A generator whose
+noise carries a code (InfoGAN) is the same with codes: one chosen code for every picture (or each
+noise's own), or a walk between two codes with the same noise.
 
 "Find a digit" searches the latent space for a drawn or uploaded digit (gan_core.projection); the
 noise found can then stand in for A's or B's seed, or be the centre of the per-dimension sliders.
@@ -32,6 +34,7 @@ from gan_core.runs import RunDir, RunError, list_runs, load_generator, run_folde
 
 UPLOAD = "<upload>"  # the generator picker's option that is not a run id
 WALKS = {"seeds": "between two seeds, same class", "classes": "between two classes, same noise"}
+CODE_WALKS = {"seeds": "between two seeds, same code", "codes": "between two codes, same noise"}
 CANDIDATES = 16
 MAX_SEED = 2**31 - 1
 # Target sizes in screen pixels; images are enlarged by whole numbers so digits stay crisp.
@@ -186,24 +189,24 @@ def seed_ui(name: str, key: str, default_seed: int, label: str, help: str | None
     return seed
 
 
-def endpoint_ui(name: str, explorer: Explorer, default_seed: int, labels=None) -> np.ndarray:
+def endpoint_ui(name: str, explorer: Explorer, default_seed: int, labels=None, code=None) -> np.ndarray:
     """Seed input, random button and thumbnail of one endpoint; returns its latent vector: the seed's noise,
-    or a found digit's (section "Find a digit") until a seed is chosen again."""
+    or a found digit's (section "Find a digit") until a seed is chosen again; made to carry `code` if one is chosen."""
     key = f"seed_{name.lower()}"
     seed = seed_ui(name, key, default_seed, f"Seed {name}")
     found = st.session_state.get(found_key(key))
-    z = explorer.noise(seed) if found is None else found
+    z = explorer.with_code(explorer.noise(seed) if found is None else found, code)
     show(
         explorer, explorer.generate(z, labels), THUMB_PX, caption=name if found is None else f"{name}: the found digit"
     )
     return z
 
 
-def candidates_ui(explorer: Explorer, labels, targets: dict[str, str]) -> None:
+def candidates_ui(explorer: Explorer, labels, targets: dict[str, str], code=None) -> None:
     """A grid of candidate seeds; picking one sets a seed. `targets`: the name shown -> its seed's key."""
     base = st.session_state.setdefault("candidate_base", 1000)
     seeds = [base + i for i in range(CANDIDATES)]
-    images = explorer.generate(np.stack([explorer.noise(s) for s in seeds]), labels)
+    images = explorer.generate(np.stack([explorer.noise(s) for s in seeds]), labels, code)
     scale = ex.scale_for(explorer.image_shape[0], SMALL_PX)
     pngs = [ex.picture_png(images[i : i + 1], scale) for i in range(CANDIDATES)]
     st.image(pngs, caption=[f"#{i}" for i in range(CANDIDATES)], output_format="PNG")
@@ -224,12 +227,27 @@ def candidates_ui(explorer: Explorer, labels, targets: dict[str, str]) -> None:
     )
 
 
-def walk_ui(explorer: Explorer) -> tuple[str, int | None]:
-    """For a conditional generator, what the walk goes between and the class it draws in; else ("seeds", None)."""
-    if not explorer.conditional:
-        return "seeds", None
+def walk_ui(explorer: Explorer) -> tuple[str, int | None, int | None]:
+    """What the walk goes between, and the class (conditional generator) or code (noise with a code) it
+    draws in: (kind, class, code); ("seeds", None, None) for a generator with neither."""
+    if not explorer.conditional and not explorer.codes:
+        return "seeds", None, None
+    # Keys of their own for codes: a choice made for a conditional generator is no option of a coded one.
+    walks, key = (WALKS, "walk") if explorer.conditional else (CODE_WALKS, "code_walk")
     left, right = st.columns([1.4, 1], gap="large")
-    kind = left.radio("Walk", list(WALKS), format_func=WALKS.get, key="walk", horizontal=True)
+    kind = left.radio("Walk", list(walks), format_func=walks.get, key=key, horizontal=True)
+    if not explorer.conditional:
+        code = right.selectbox(
+            "Code",
+            [None, *range(explorer.codes)],
+            format_func=lambda c: "any (as the noise says)" if c is None else str(c),
+            key="draw_code",
+            disabled=kind == "codes",
+            help="The code of every picture: A, B, the walk, the candidates, the sliders and the plane; "
+            "any draws each noise with the code it carries (the largest of its first values). "
+            "Between two codes, the walk picks its own two instead.",
+        )
+        return kind, None, code
     label = right.selectbox(
         "Class",
         range(explorer.num_classes),
@@ -238,16 +256,19 @@ def walk_ui(explorer: Explorer) -> tuple[str, int | None]:
         help="The class of every picture: A, B, the walk, the candidates, the sliders and the plane. "
         "Between two classes, the walk picks its own two instead.",
     )
-    return kind, label
+    return kind, label, None
 
 
-def interpolation_ui(explorer: Explorer, labels=None) -> tuple[np.ndarray, int | None]:
-    """A, B, the image at t and the strip between them; returns the point at t: (latent vector, class)."""
+def interpolation_ui(explorer: Explorer, labels=None, code=None) -> tuple[np.ndarray, int | None, int | None]:
+    """A, B, the image at t and the strip between them; returns the point at t: (latent vector, class, code).
+
+    With a code, A and B are made to carry it before the walk: every point between them carries it too
+    (the walk mixes them with weights that are never negative), so the walk has no jump."""
     col_a, col_b, col_t = st.columns([1, 1, 2.6], gap="large")
     with col_a:
-        a = endpoint_ui("A", explorer, 0, labels)
+        a = endpoint_ui("A", explorer, 0, labels, code)
     with col_b:
-        b = endpoint_ui("B", explorer, 1, labels)
+        b = endpoint_ui("B", explorer, 1, labels, code)
     with col_t:
         method = st.radio(
             "Path",
@@ -260,24 +281,24 @@ def interpolation_ui(explorer: Explorer, labels=None) -> tuple[np.ndarray, int |
         )
         t = st.slider("t (0 = A, 1 = B)", 0.0, 1.0, 0.5, 0.01, key="t")
         z_t = ex.point_at(a, b, t, method)
-        show(explorer, explorer.generate(z_t, labels), BIG_PX, caption=f"t = {t:.2f} ({method})")
+        show(explorer, explorer.generate(z_t, labels, code), BIG_PX, caption=f"t = {t:.2f} ({method})")
 
     frames = st.slider("Frames from A to B", 2, 16, 8, key="frames")
-    images = explorer.generate(walk(a, b, frames, method), labels)
+    images = explorer.generate(walk(a, b, frames, method), labels, code)
     show(explorer, images, SMALL_PX, ncols=frames, caption=f"{frames} frames from A to B ({method})")
-    of_class = "" if labels is None else f"-class{labels}"
+    of_class = ("" if labels is None else f"-class{labels}") + ("" if code is None else f"-code{code}")
     ends = [
         "found" if st.session_state.get(found_key(k)) is not None else st.session_state[k] for k in ("seed_a", "seed_b")
     ]
     gif_ui(explorer, images, f"walk-{ends[0]}-{ends[1]}-{method}{of_class}.gif")
     with st.expander("Pick A or B from candidates"):
-        candidates_ui(explorer, labels, {"A": "seed_a", "B": "seed_b"})
-    return z_t, labels
+        candidates_ui(explorer, labels, {"A": "seed_a", "B": "seed_b"}, code)
+    return z_t, labels, code
 
 
-def class_interpolation_ui(explorer: Explorer) -> tuple[np.ndarray, np.ndarray]:
+def class_interpolation_ui(explorer: Explorer) -> tuple[np.ndarray, np.ndarray, None]:
     """One noise drawn as class A, class B and mixes of the two; returns the point at t: (latent
-    vector, class weights (1, num_classes))."""
+    vector, class weights (1, num_classes), no code)."""
     classes = range(explorer.num_classes)
     col_z, col_a, col_b, col_t = st.columns([1.3, 1, 1, 2.4], gap="medium")
     with col_z:
@@ -308,7 +329,54 @@ def class_interpolation_ui(explorer: Explorer) -> tuple[np.ndarray, np.ndarray]:
     gif_ui(explorer, images, f"classes-{seed}-{a}-{b}.gif")
     with st.expander("Pick the noise from candidates"):
         candidates_ui(explorer, a, {"the noise": "seed_z"})
-    return z, ex.class_mix(a, b, t, explorer.num_classes)
+    return z, ex.class_mix(a, b, t, explorer.num_classes), None
+
+
+def code_interpolation_ui(explorer: Explorer) -> tuple[np.ndarray, None, None]:
+    """One noise drawn with code A, code B and the noise between; returns the point at t: (latent vector,
+    no class, no code: the sliders and the plane draw it with the code it carries)."""
+    codes = range(explorer.codes)
+    col_z, col_a, col_b, col_t = st.columns([1.3, 1, 1, 2.4], gap="medium")
+    with col_z:
+        seed = seed_ui("noise", "seed_z", 0, "Seed", help="One noise vector, drawn with code A, code B and between")
+    z = explorer.noise(seed)
+    with col_a:
+        a = st.selectbox("Code A", codes, index=0, key="code_a")
+        show(explorer, explorer.generate(z, code=a), THUMB_PX, caption=f"A: code {a}")
+    with col_b:
+        b = st.selectbox("Code B", codes, index=min(1, explorer.codes - 1), key="code_b")
+        show(explorer, explorer.generate(z, code=b), THUMB_PX, caption=f"B: code {b}")
+    with col_t:
+        t = st.slider(
+            "t (0 = code A, 1 = code B)",
+            0.0,
+            1.0,
+            0.5,
+            0.01,
+            key="t",
+            help="A code is discrete: the noise moves on a straight line from carrying code A to carrying "
+            "code B (they differ in a few values), and the picture changes code where the largest of "
+            "its first values changes place.",
+        )
+        z_t = explorer.code_walk(z, a, b, t)[0]
+        carried = int(explorer.code_of(z_t)[0])
+        show(
+            explorer,
+            explorer.generate(z_t),
+            BIG_PX,
+            caption=f"t = {t:.2f} (code {a} → code {b}) · carries code {carried}",
+        )
+
+    frames = st.slider("Frames from A to B", 2, 16, 8, key="frames")
+    points = explorer.code_walk(z, a, b, np.linspace(0.0, 1.0, frames))
+    images = explorer.generate(points)
+    along = " ".join(str(c) for c in explorer.code_of(points))
+    caption = f"{frames} frames from code {a} to code {b} (codes carried: {along})"
+    show(explorer, images, SMALL_PX, ncols=frames, caption=caption)
+    gif_ui(explorer, images, f"codes-{seed}-{a}-{b}.gif")
+    with st.expander("Pick the noise from candidates"):
+        candidates_ui(explorer, None, {"the noise": "seed_z"}, a)
+    return z_t, None, None
 
 
 def gif_ui(explorer: Explorer, images: np.ndarray, file_name: str) -> None:
@@ -391,7 +459,7 @@ def _reset_offsets(keys: list[str]) -> None:
 
 
 @st.fragment
-def dimensions_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
+def dimensions_ui(explorer: Explorer, z_t: np.ndarray, labels=None, code=None) -> None:
     """Sliders that move the point at t (or a found digit, section "Find a digit") along single latent dimensions."""
     d = explorer.latent_dim
     found = st.session_state.get(SLIDER_CENTRE)
@@ -425,7 +493,7 @@ def dimensions_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
         z = ex.nudge(centre, dims, offsets)
         moved = ", ".join(f"{dim} {o:+.1f}" for dim, o in zip(dims, offsets) if o) or "none"
         of_found = "" if found is None else " · centre: the found digit"
-        show(explorer, explorer.generate(z, labels), BIG_PX, caption=f"offsets: {moved}{of_found}")
+        show(explorer, explorer.generate(z, labels, code), BIG_PX, caption=f"offsets: {moved}{of_found}")
 
 
 def plane_directions_ui(explorer: Explorer) -> tuple[np.ndarray, str, str] | None:
@@ -461,7 +529,7 @@ def plane_directions_ui(explorer: Explorer) -> tuple[np.ndarray, str, str] | Non
 
 
 @st.fragment
-def plane_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
+def plane_ui(explorer: Explorer, z_t: np.ndarray, labels=None, code=None) -> None:
     """A grid of images across two directions through the point at t."""
     controls, shown = st.columns([1, 1.4], gap="large")
     with controls:
@@ -472,7 +540,7 @@ def plane_ui(explorer: Explorer, z_t: np.ndarray, labels=None) -> None:
         return
     directions, across, down = found
     with shown:
-        images = explorer.generate(ex.plane(z_t, directions, steps, extent), labels)
+        images = explorer.generate(ex.plane(z_t, directions, steps, extent), labels, code)
         show(explorer, images, SMALL_PX, ncols=steps, caption=f"→ {across} · ↓ {down} · centre: the point at t")
 
 
@@ -533,6 +601,9 @@ def _use_found(target: str) -> None:
     if found.label is not None:  # a conditional generator: the noise is found for one class, so draw in that class
         st.session_state.walk = "seeds"
         st.session_state.draw_class = found.label
+    elif "draw_code" in st.session_state:  # noise with a code: draw it with its own, so it stays the digit found
+        st.session_state.code_walk = "seeds"
+        st.session_state.draw_code = None
 
 
 def find_ui(explorer: Explorer) -> None:
@@ -626,16 +697,22 @@ def main() -> None:
     forget_other_generators(explorer, name)
     h, w, c = explorer.image_shape
     classes = f" · conditional, {explorer.num_classes} classes" if explorer.conditional else ""
+    classes += f" · a code of {explorer.codes} (InfoGAN)" if explorer.codes else ""
     st.caption(f"**{name}** · latent_dim {explorer.latent_dim} · images {h}×{w}{'' if c == 1 else ' colour'}{classes}")
 
     st.header("From A to B", divider="gray")
-    kind, label = walk_ui(explorer)
-    z_t, labels_t = class_interpolation_ui(explorer) if kind == "classes" else interpolation_ui(explorer, label)
-    neighbours_ui(explorer, name, explorer.generate(z_t, labels_t))
+    kind, label, code = walk_ui(explorer)
+    if kind == "classes":
+        z_t, labels_t, code_t = class_interpolation_ui(explorer)
+    elif kind == "codes":
+        z_t, labels_t, code_t = code_interpolation_ui(explorer)
+    else:
+        z_t, labels_t, code_t = interpolation_ui(explorer, label, code)
+    neighbours_ui(explorer, name, explorer.generate(z_t, labels_t, code_t))
     st.header("One dimension at a time", divider="gray")
-    dimensions_ui(explorer, z_t, labels_t)
+    dimensions_ui(explorer, z_t, labels_t, code_t)
     st.header("A plane through the point at t", divider="gray")
-    plane_ui(explorer, z_t, labels_t)
+    plane_ui(explorer, z_t, labels_t, code_t)
     st.header("Find a digit", divider="gray")
     find_ui(explorer)
 

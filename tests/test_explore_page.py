@@ -1,5 +1,6 @@
 """AppTest of pages/explore.py over real tiny runs: the picker, the walk from A to B, the sliders, the plane, uploads,
-finding an uploaded digit; for a conditional run the class picker and the walk between two classes.
+finding an uploaded digit; for a conditional run the class picker and the walk between two classes; for a run
+whose noise carries a code (InfoGAN) the code picker and the walk between two codes.
 
 AppTest shows an st.image only as a URL, so the `media` fixture keeps the bytes behind every URL
 and the tests decode the pictures the page really sent.
@@ -83,8 +84,8 @@ def shrink(picture: np.ndarray, size: int = 28) -> np.ndarray:
     return picture[::step, ::step]
 
 
-def expected(reference, z, labels=None) -> np.ndarray:
-    return to_uint8(reference.generate(z, labels))[0, ..., 0]
+def expected(reference, z, labels=None, code=None) -> np.ndarray:
+    return to_uint8(reference.generate(z, labels, code))[0, ..., 0]
 
 
 def assert_same_digit(shown: np.ndarray, wanted: np.ndarray) -> None:
@@ -104,7 +105,9 @@ def test_the_page_opens_the_run_and_draws_every_section(page, run_path):
     for caption in ("A", "B", "t = 0.50 (slerp)", "8 frames from A to B", "offsets: none", "→ dimension 0"):
         image(page, caption)
     assert "latent_dim 100" in page.caption[0].value and "conditional" not in page.caption[0].value
-    assert not [r for r in page.radio if r.key == "walk"] and not [s for s in page.selectbox if s.key == "draw_class"]
+    assert "code" not in page.caption[0].value
+    assert not [r for r in page.radio if r.key in ("walk", "code_walk")]
+    assert not [s for s in page.selectbox if s.key in ("draw_class", "draw_code")]
 
 
 def test_the_image_at_t_is_the_generator_at_that_point(page, media, reference):
@@ -400,16 +403,22 @@ def conditional_page(conditional_path, monkeypatch, media):
 
 def plane_centre(at, media) -> np.ndarray:
     """The middle cell of the 7 x 7 plane, as one 28 x 28 image."""
+    return plane_cell(at, media, 3, 3)
+
+
+def plane_cell(at, media, row: int, col: int) -> np.ndarray:
+    """One cell of the 7 x 7 plane, as one 28 x 28 image."""
     grid = picture(at, media, "→ ")
     scale = grid.shape[0] // (7 * 30 + 2)
-    cell = slice(scale * (2 + 3 * 30), scale * (2 + 3 * 30 + 28), scale)
-    return grid[cell, cell]
+    rows, cols = (slice(scale * (2 + i * 30), scale * (2 + i * 30 + 28), scale) for i in (row, col))
+    return grid[rows, cols]
 
 
 def test_the_chosen_class_draws_every_picture(conditional_page, media, conditional_reference):
     at = conditional_page
-    assert "conditional, 10 classes" in at.caption[0].value
+    assert "conditional, 10 classes" in at.caption[0].value and "code" not in at.caption[0].value
     assert at.selectbox(key="draw_class").value == 0 and not at.selectbox(key="draw_class").disabled
+    assert not [s for s in at.selectbox if s.key == "draw_code"]
     a, b = ex.seed_noise(0, 100), ex.seed_noise(1, 100)
     z_t = ex.point_at(a, b, 0.5, "slerp")
     assert_same_digit(shrink(picture(at, media, "t = 0.50")), expected(conditional_reference, z_t, 0))
@@ -475,3 +484,126 @@ def test_a_conditional_generator_finds_the_digit_in_the_chosen_class(conditional
     assert not at.exception, at.exception
     assert at.radio(key="walk").value == "seeds" and at.selectbox(key="draw_class").value == 3
     assert_same_digit(shrink(picture(at, media, "A: the found digit")), expected(conditional_reference, found.noise, 3))
+
+
+# ------------------------------------------------------------------ a code in the noise (InfoGAN)
+CODES = 4
+
+
+@pytest.fixture(scope="module")
+def coded_path(tmp_path_factory):
+    """A trained tiny run whose noise carries a code of 4, alone in its runs folder."""
+    run = TrainingRun(tiny_config(codes=CODES), runs_dir=tmp_path_factory.mktemp("coded_runs")).start()
+    assert run.wait(120) == "finished", run.snapshot().error
+    return Path(run.snapshot().run_dir)
+
+
+@pytest.fixture(scope="module")
+def coded_reference(coded_path):
+    return ex.Explorer(load_generator(coded_path))
+
+
+@pytest.fixture
+def coded_page(coded_path, monkeypatch, media):
+    return open_page(coded_path.parent, monkeypatch)
+
+
+def strip_ends(at, media, caption_start: str, frames: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The first and the last image of a strip of `frames`."""
+    strip = picture(at, media, caption_start)
+    scale = strip.shape[0] // (28 + 4)
+    return tuple(
+        strip[scale * 2 : scale * 30 : scale, scale * (2 + 30 * i) : scale * (30 + 30 * i) : scale]
+        for i in (0, frames - 1)
+    )
+
+
+def test_the_chosen_code_draws_every_picture(coded_page, media, coded_reference):
+    at, ref = coded_page, coded_reference
+    assert "a code of 4 (InfoGAN)" in at.caption[0].value and "conditional" not in at.caption[0].value
+    assert not [s for s in at.selectbox if s.key == "draw_class"]
+    selector = at.selectbox(key="draw_code")
+    assert selector.value is None and not selector.disabled  # any, as the noise says, until one is chosen
+    assert selector.options == ["any (as the noise says)", "0", "1", "2", "3"]
+    assert at.radio(key="code_walk").value == "seeds"
+    a, b = ex.seed_noise(0, 100), ex.seed_noise(1, 100)
+    z_t = ex.point_at(a, b, 0.5, "slerp")
+    as_it_is = shrink(picture(at, media, "t = 0.50"))
+    assert_same_digit(as_it_is, expected(ref, z_t))
+
+    code = next(c for c in range(CODES) if c != int(ref.code_of(z_t)[0]))  # not the code z_t carries
+    at.selectbox(key="draw_code").set_value(code).run()
+    assert not at.exception, at.exception
+    # A and B are given the code, and so is every point of the walk between them.
+    a_code, b_code = ref.with_code(a, code), ref.with_code(b, code)
+    z_code = ex.point_at(a_code, b_code, 0.5, "slerp")
+    assert ref.code_of(np.stack([a_code, b_code, z_code])).tolist() == [code] * 3
+    at_t = shrink(picture(at, media, "t = 0.50"))
+    assert_same_digit(at_t, expected(ref, z_code))
+    assert not np.array_equal(at_t, as_it_is)
+    assert_same_digit(shrink(picture(at, media, "A")), expected(ref, a, code=code))
+    assert_same_digit(shrink(picture(at, media, "B")), expected(ref, b, code=code))
+    first, last = strip_ends(at, media, "8 frames from A to B")
+    assert_same_digit(first, expected(ref, a, code=code))
+    assert_same_digit(last, expected(ref, b, code=code))
+    candidates = image(at, "#0")  # candidate #0 is seed 1000, drawn with the code
+    first_candidate = shrink(np.asarray(Image.open(io.BytesIO(media(candidates.value[0])))))
+    assert_same_digit(first_candidate, expected(ref, ex.seed_noise(1000, 100), code=code))
+    # The sliders and the plane go through the same point, with the same code.
+    assert np.array_equal(shrink(picture(at, media, "offsets: none")), at_t)
+    assert np.array_equal(plane_centre(at, media), at_t)
+    # Across dimension 0, down dimension 1, 2 either side: a cell 2 further along a dimension that is not the code.
+    row, col, dim = (3, 6, 0) if code != 0 else (6, 3, 1)
+    cell = ex.nudge(z_code, [dim], [2.0])
+    assert ref.code_of(cell)[0] != code  # as the noise says, that cell would have another code
+    assert_same_digit(plane_cell(at, media, row, col), expected(ref, cell, code=code))
+    dim = next(d for d in range(CODES) if d != code)  # a slider that would move the code if nothing kept it
+    moved = ex.nudge(z_code, [dim], [3.0])
+    assert ref.code_of(moved)[0] != code
+    at.slider(key=f"offset_100_{dim}").set_value(3.0).run()
+    assert not at.exception, at.exception
+    assert_same_digit(shrink(picture(at, media, f"offsets: {dim} +3.0")), expected(ref, moved, code=code))
+
+    at.selectbox(key="draw_code").set_value(None).run()  # any again: the noise as it is
+    at.button(key="reset_offsets").click().run()
+    assert np.array_equal(shrink(picture(at, media, "t = 0.50")), as_it_is)
+
+
+def test_the_walk_between_two_codes_keeps_the_noise(coded_page, media, coded_reference):
+    at, ref = coded_page, coded_reference
+    at.radio(key="code_walk").set_value("codes").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="draw_code").disabled  # the walk picks its own two codes
+    at.selectbox(key="code_a").set_value(0)
+    at.selectbox(key="code_b").set_value(3)
+    at.number_input(key="seed_z").set_value(5).run()
+    assert not at.exception, at.exception
+    z = ex.seed_noise(5, 100)
+    assert_same_digit(shrink(picture(at, media, "A: code 0")), expected(ref, z, code=0))
+    assert_same_digit(shrink(picture(at, media, "B: code 3")), expected(ref, z, code=3))
+    z_t = ref.code_walk(z, 0, 3, 0.5)[0]
+    middle = shrink(picture(at, media, "t = 0.50 (code 0 → code 3)"))
+    assert image(at, "t = 0.50").captions[0].endswith(f"carries code {int(ref.code_of(z_t)[0])}")
+    assert_same_digit(middle, expected(ref, z_t))
+    assert np.array_equal(plane_centre(at, media), middle)  # the plane goes through the noise at t
+
+    at.slider(key="t").set_value(0.0).run()
+    assert_same_digit(shrink(picture(at, media, "t = 0.00")), expected(ref, z, code=0))
+    at.slider(key="t").set_value(1.0).run()
+    assert_same_digit(shrink(picture(at, media, "t = 1.00")), expected(ref, z, code=3))
+    first, last = strip_ends(at, media, "8 frames from code 0 to code 3")
+    assert_same_digit(first, expected(ref, z, code=0))
+    assert_same_digit(last, expected(ref, z, code=3))
+
+
+def test_a_digit_found_for_a_coded_generator_is_drawn_with_its_own_code(coded_page, media, coded_reference):
+    at = coded_page
+    at.selectbox(key="draw_code").set_value(2).run()
+    upload_digit(at, png_bytes(to_uint8(load_images("mnist-sample")[7])[..., 0]))
+    at.button(key="find_digit").click().run()
+    assert not at.exception, at.exception
+    found = at.session_state["found_digit"]["result"]
+    at.button(key="found_to_a").click().run()  # drawn with another code, it would not be the digit found
+    assert not at.exception, at.exception
+    assert at.selectbox(key="draw_code").value is None and at.radio(key="code_walk").value == "seeds"
+    assert_same_digit(shrink(picture(at, media, "A: the found digit")), expected(coded_reference, found.noise))

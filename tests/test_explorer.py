@@ -14,7 +14,7 @@ from PIL import Image
 from gan_core import explorer
 from gan_core.explorer import Explorer
 from gan_core.latent import Sampler, fixed_noise
-from gan_core.models import build_models
+from gan_core.models import build_models, code_of
 from gan_core.runs import RunError
 
 LATENT_DIM = 16
@@ -390,3 +390,123 @@ def test_real_neighbours_search_pixels_and_features(digits):
     assert bank.closer_share("pixels", np.inf) == 1.0
     assert 0.0 < bank.closer_share("pixels", float(np.median(bank.typical["pixels"])) + 1e-3) <= 0.55
     assert set(explorer.RealNeighbours(digits[:50]).search(digits[7])) == {"pixels"}  # no classifier: pixels only
+
+
+# ------------------------------------------------------------------ a code in the noise (InfoGAN)
+CODES = 4
+CODE_BIAS = np.array([0.8, -0.5, 0.1, -0.4], "float32")  # codes not equally likely, as after training
+
+
+@pytest.fixture(scope="module")
+def coded_generator():
+    """An untrained coded tiny generator with biased codes: its noise's code already changes what it draws."""
+    generator, _ = build_models("tiny", LATENT_DIM, (28, 28, 1), codes=CODES)
+    generator.get_layer("noise_code").bias.assign(CODE_BIAS)
+    return generator
+
+
+def carried(noise) -> np.ndarray:
+    """The code each row of `noise` carries, as models.code_of reads it (what NoiseCode one-hot encodes)."""
+    return np.asarray(code_of(np.asarray(noise), CODES, CODE_BIAS))
+
+
+class Recording:
+    """A sampler that keeps every noise the explorer feeds it."""
+
+    def __init__(self, sampler):
+        self.inner, self.fed = sampler, []
+
+    def __call__(self, noise, labels=None):
+        self.fed.append(np.array(noise))
+        return self.inner(noise, labels)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+def coded_explorer(coded_generator, monkeypatch):
+    """A fresh Explorer (an empty cache: every picture reaches the sampler) that records what it draws."""
+    explorer = Explorer(coded_generator)
+    monkeypatch.setattr(explorer, "sampler", Recording(explorer.sampler))
+    return explorer
+
+
+def test_only_a_generator_whose_noise_carries_a_code_has_codes(tiny_explorer, conditional_explorer, coded_explorer):
+    assert tiny_explorer.codes is None and conditional_explorer.codes is None
+    assert coded_explorer.codes == CODES and not coded_explorer.conditional
+
+
+@pytest.mark.parametrize("code", range(CODES))
+def test_a_chosen_code_is_carried_by_every_noise_drawn(coded_explorer, code):
+    z = fixed_noise(12, LATENT_DIM, 3)
+    assert set(carried(z)) != {code}  # the noise carries other codes of its own
+    images = coded_explorer.generate(z, code=code)
+    (fed,) = coded_explorer.sampler.fed
+    np.testing.assert_array_equal(carried(fed), [code] * 12)
+    np.testing.assert_array_equal(fed, coded_explorer.sampler.with_code(z, code))
+    np.testing.assert_array_equal(images, coded_explorer.sampler.inner(coded_explorer.sampler.with_code(z, code)))
+    one = coded_explorer.generate(z[5], code=code)  # one vector, as the page's pictures at t are
+    assert one.shape == (1, 28, 28, 1) and carried(coded_explorer.sampler.fed[-1]).tolist() == [code]
+    np.testing.assert_allclose(one[0], images[5], atol=1e-6)
+
+
+def test_the_code_changes_the_picture(coded_explorer):
+    z = fixed_noise(4, LATENT_DIM, 3)
+    pictures = [coded_explorer.generate(z, code=c) for c in range(CODES)]
+    for c in range(1, CODES):
+        assert np.abs(pictures[c] - pictures[0]).max() > 1e-3
+
+
+def test_any_code_draws_the_noise_as_it_is(coded_explorer):
+    z = fixed_noise(6, LATENT_DIM, 4)
+    assert coded_explorer.with_code(z, None) is z
+    images = coded_explorer.generate(z)
+    (fed,) = coded_explorer.sampler.fed
+    np.testing.assert_array_equal(fed, z)
+    np.testing.assert_array_equal(images, coded_explorer.sampler.inner(z))
+    np.testing.assert_array_equal(coded_explorer.code_of(z), carried(z))
+    many = fixed_noise(500, LATENT_DIM, 5)  # the code as the generator reads it, biases and all
+    np.testing.assert_array_equal(coded_explorer.code_of(many), carried(many))
+    assert (carried(many) != np.asarray(code_of(many, CODES))).any()
+
+
+def test_with_code_keeps_the_shape_and_a_code_is_refused_where_it_makes_no_sense(
+    tiny_explorer, conditional_explorer, coded_explorer
+):
+    z = explorer.seed_noise(1, LATENT_DIM)
+    assert coded_explorer.with_code(z, 2).shape == (LATENT_DIM,)
+    assert coded_explorer.with_code(np.stack([z, z]), [0, 3]).shape == (2, LATENT_DIM)
+    with pytest.raises(ValueError, match="between 0 and 3"):
+        coded_explorer.generate(z, code=CODES)
+    for uncoded in (tiny_explorer, conditional_explorer):
+        with pytest.raises(ValueError, match="carries no code"):
+            uncoded.generate(z, 0 if uncoded.conditional else None, code=1)
+        with pytest.raises(ValueError, match="carries no code"):
+            uncoded.code_of(z)
+
+
+@pytest.mark.parametrize("method", ["lerp", "slerp"])
+def test_every_point_between_two_ends_with_a_code_carries_it(coded_explorer, method):
+    """What lets the page give A and B the code first: the walk between them then keeps it, with no jump."""
+    for seed in range(20):
+        code = seed % CODES
+        a = coded_explorer.with_code(explorer.seed_noise(seed, LATENT_DIM), code)
+        b = coded_explorer.with_code(explorer.seed_noise(seed + 100, LATENT_DIM), code)
+        points = np.stack([explorer.point_at(a, b, t, method) for t in np.linspace(0, 1, 11)])
+        np.testing.assert_array_equal(coded_explorer.code_of(points), [code] * 11)
+
+
+def test_the_walk_between_two_codes_starts_and_ends_with_them(coded_explorer):
+    z = explorer.seed_noise(5, LATENT_DIM)
+    points = coded_explorer.code_walk(z, 1, 3, np.linspace(0, 1, 6))
+    assert points.shape == (6, LATENT_DIM)
+    np.testing.assert_array_equal(points[0], coded_explorer.with_code(z, 1))
+    np.testing.assert_array_equal(points[-1], coded_explorer.with_code(z, 3))
+    assert coded_explorer.code_of(points)[[0, -1]].tolist() == [1, 3]
+    images = coded_explorer.between_codes(z, 1, 3, [0.0, 1.0])
+    np.testing.assert_allclose(images[0], coded_explorer.generate(z, code=1)[0], atol=1e-6)
+    np.testing.assert_allclose(images[1], coded_explorer.generate(z, code=3)[0], atol=1e-6)
+    # Only the values at the two codes and at z's own change on the way.
+    changed = np.flatnonzero(np.any(np.abs(points - points[0]) > 1e-5, axis=0))  # lerp leaves round-off
+    assert set(changed) <= {1, 3, int(coded_explorer.code_of(z)[0])}
