@@ -53,14 +53,16 @@ class TrainConfig:
         None, "shift real and fake images by up to 1/8 of their size before D (DiffAugment; default: the preset's)"
     )
     latent_dim: int = _knob(100, "size of the generator's noise vector", 1, 1024)
-    codes: int = _knob(
-        0,
+    codes: int | None = _knob(
+        None,
         "values of a categorical code carried by the noise, which a second head on D learns to recover "
-        "(InfoGAN; unconditional runs only); 0: no code",
+        "(InfoGAN; unconditional runs only); 0: no code (default: the preset's, none for a conditional run)",
         0,
         100,
     )
-    code_weight: float = _knob(CODE_WEIGHT, "weight of the code's loss in D's and G's losses (codes only)", 0.0, 100.0)
+    code_weight: float | None = _knob(
+        None, "weight of the code's loss in D's and G's losses (codes only; default: the preset's)", 0.0, 100.0
+    )
     code_balance: float = _knob(
         CODE_BALANCE,
         "how fast each code's share of the noise follows how real D finds that code's digits, per step "
@@ -211,10 +213,14 @@ class TrainConfig:
             if f.type.startswith("int") and isinstance(v := getattr(self, f.name), float)
         }
         config = dataclasses.replace(self, **whole)
+        # The preset's code only where it fits: not with labels (they tell G the digit), not in a smaller noise.
+        code_fits = not config.conditional and preset.codes <= config.latent_dim
         return dataclasses.replace(
             config,
             batch_size=pick(config.batch_size, preset.batch_size),
             augment=pick(config.augment, preset.augment),
+            codes=pick(config.codes, preset.codes if code_fits else 0),
+            code_weight=pick(config.code_weight, preset.code_weight),
             g_learning_rate=pick(config.g_learning_rate, family.learning_rate, preset.g_learning_rate),
             d_learning_rate=pick(config.d_learning_rate, family.learning_rate, preset.d_learning_rate),
             beta_1=pick(config.beta_1, family.beta_1, preset.beta_1),

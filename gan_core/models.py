@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from gan_core.config import PRECISIONS, TrainConfig
+from gan_core.config import CODE_WEIGHT, PRECISIONS, TrainConfig
 
 Shape = tuple[int, int, int]
 
@@ -43,6 +43,8 @@ class Preset:
     from_logits: bool  # the recipe's D: True outputs a logit, False a sigmoid probability
     batch_size: int = 64
     augment: bool = False  # DiffAugment translation before D (gan.translate)
+    codes: int = 0  # a categorical code in the noise (InfoGAN, NoiseCode) for unconditional runs
+    code_weight: float = CODE_WEIGHT
     g_learning_rate: float = 2e-4
     d_learning_rate: float = 2e-4
     beta_1: float = 0.5
@@ -399,13 +401,16 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "dense-bn-aug",
             "",
-            "Ours, the default: seed 003's networks trained at batch 256 with Adam(8e-4, beta_1 0.5) and "
-            "DiffAugment translation before D: the best digits in three CPU minutes.",
+            "Ours, the default: seed 003's networks trained at batch 256 with Adam(8e-4, beta_1 0.5), "
+            "DiffAugment translation before D and a 10-valued code in the noise (InfoGAN, weight 0.05, "
+            "shares learned): the best digits in three CPU minutes.",
             dense_bn_generator,
             dense_bn_discriminator,
             from_logits=False,
             batch_size=256,
             augment=True,
+            codes=10,
+            code_weight=0.05,
             g_learning_rate=8e-4,
             d_learning_rate=8e-4,
             mixed_bfloat16=True,

@@ -137,7 +137,10 @@ class RunDir:
     def read_config(self) -> TrainConfig:
         if not self.config_path.exists():
             raise RunError(f"{self.path} is not a run folder: it has no config.json")
-        return TrainConfig.from_dict(json.loads(self.config_path.read_text()))
+        settings = json.loads(self.config_path.read_text())
+        if isinstance(settings, dict):  # written before codes existed: it trained without one, whatever its preset
+            settings.setdefault("codes", 0)
+        return TrainConfig.from_dict(settings)
 
     def write_status(self, **status: Any) -> None:
         _write_atomic(self.status_path, json.dumps(status, indent=2, default=str).encode())

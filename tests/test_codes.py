@@ -71,8 +71,20 @@ def test_the_seeds_own_order_of_updates_trains_with_a_code_too(digits):
     assert math.isfinite(gan.read_metrics()["code_accuracy"])
 
 
-def test_a_code_is_off_by_default_and_a_code_with_a_class_or_without_room_is_refused():
-    assert TrainConfig().resolved().codes == 0  # README, "Better digits": why not on the default
+def test_the_default_preset_carries_a_code_other_presets_and_conditional_runs_none():
+    from gan_core.models import PRESETS
+
+    default = TrainConfig().resolved()  # README, "Better digits": why the default has a code
+    assert (default.codes, default.code_weight) == (PRESETS[default.preset].codes, PRESETS[default.preset].code_weight)
+    assert default.codes == 10
+    assert TrainConfig(conditional=True).resolved().codes == 0  # labels tell G the digit instead
+    assert TrainConfig(latent_dim=8).resolved().codes == 0  # no room for it in the noise
+    assert TrainConfig(codes=0).resolved().codes == 0  # off when asked
+    assert TrainConfig(preset="dense-bn").resolved().codes == 0  # the seeds' recipes stay as they were
+    assert TrainConfig(codes=4, code_weight=0.3).resolved().code_weight == 0.3
+
+
+def test_a_code_with_a_class_or_without_room_is_refused():
     with pytest.raises(ConfigError, match="codes and conditional"):
         TrainConfig(codes=10, conditional=True).validate()
     with pytest.raises(ConfigError, match=r"codes must be at most latent_dim \(8\)"):
@@ -96,6 +108,13 @@ def test_a_coded_run_charts_its_code_exports_a_safe_file_and_continues(tmp_path)
     more = TrainingRun.continue_from(snap.run_dir, steps=30).start()
     assert more.wait(120) == "finished", more.snapshot().error
     assert more.snapshot().step == 30
+
+
+def test_a_default_preset_run_written_before_codes_existed_reads_as_without_one(tmp_path):
+    settings = TrainConfig().to_dict()
+    del settings["codes"], settings["code_weight"]  # what an older version wrote for the default preset
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    assert RunDir(tmp_path).read_config().resolved().codes == 0
 
 
 def test_runs_written_before_codes_existed_read_as_without_one(tmp_path):
