@@ -296,20 +296,28 @@ def interpolation_ui(explorer: Explorer, labels=None, code=None) -> tuple[np.nda
     return z_t, labels, code
 
 
+def one_noise_two_ends_ui(explorer: Explorer, kind: str, count: int, draw, drawn: str):
+    """The seed of one noise and two ends, `kind` A and B (of `count` classes or codes), each shown as
+    `draw(z, value)` draws it; returns (seed, noise, A, B, the column left for the walk)."""
+    col_z, col_a, col_b, col_t = st.columns([1.3, 1, 1, 2.4], gap="medium")
+    with col_z:
+        seed = seed_ui("noise", "seed_z", 0, "Seed", help=f"One noise vector, {drawn} and between")
+    z = explorer.noise(seed)
+    ends = []
+    for column, end, default in ((col_a, "A", 0), (col_b, "B", min(1, count - 1))):
+        with column:
+            value = st.selectbox(f"{kind.capitalize()} {end}", range(count), index=default, key=f"{kind}_{end.lower()}")
+            show(explorer, draw(z, value), THUMB_PX, caption=f"{end}: {kind} {value}")
+            ends.append(value)
+    return seed, z, ends[0], ends[1], col_t
+
+
 def class_interpolation_ui(explorer: Explorer) -> tuple[np.ndarray, np.ndarray, None]:
     """One noise drawn as class A, class B and mixes of the two; returns the point at t: (latent
     vector, class weights (1, num_classes), no code)."""
-    classes = range(explorer.num_classes)
-    col_z, col_a, col_b, col_t = st.columns([1.3, 1, 1, 2.4], gap="medium")
-    with col_z:
-        seed = seed_ui("noise", "seed_z", 0, "Seed", help="One noise vector, drawn as class A, class B and between")
-    z = explorer.noise(seed)
-    with col_a:
-        a = st.selectbox("Class A", classes, index=0, key="class_a")
-        show(explorer, explorer.generate(z, a), THUMB_PX, caption=f"A: class {a}")
-    with col_b:
-        b = st.selectbox("Class B", classes, index=1, key="class_b")
-        show(explorer, explorer.generate(z, b), THUMB_PX, caption=f"B: class {b}")
+    seed, z, a, b, col_t = one_noise_two_ends_ui(
+        explorer, "class", explorer.num_classes, lambda z, c: explorer.generate(z, c), "drawn as class A, class B"
+    )
     with col_t:
         t = st.slider(
             "t (0 = class A, 1 = class B)",
@@ -335,17 +343,9 @@ def class_interpolation_ui(explorer: Explorer) -> tuple[np.ndarray, np.ndarray, 
 def code_interpolation_ui(explorer: Explorer) -> tuple[np.ndarray, None, None]:
     """One noise drawn with code A, code B and the noise between; returns the point at t: (latent vector,
     no class, no code: the sliders and the plane draw it with the code it carries)."""
-    codes = range(explorer.codes)
-    col_z, col_a, col_b, col_t = st.columns([1.3, 1, 1, 2.4], gap="medium")
-    with col_z:
-        seed = seed_ui("noise", "seed_z", 0, "Seed", help="One noise vector, drawn with code A, code B and between")
-    z = explorer.noise(seed)
-    with col_a:
-        a = st.selectbox("Code A", codes, index=0, key="code_a")
-        show(explorer, explorer.generate(z, code=a), THUMB_PX, caption=f"A: code {a}")
-    with col_b:
-        b = st.selectbox("Code B", codes, index=min(1, explorer.codes - 1), key="code_b")
-        show(explorer, explorer.generate(z, code=b), THUMB_PX, caption=f"B: code {b}")
+    seed, z, a, b, col_t = one_noise_two_ends_ui(
+        explorer, "code", explorer.codes, lambda z, c: explorer.generate(z, code=c), "drawn with code A, code B"
+    )
     with col_t:
         t = st.slider(
             "t (0 = code A, 1 = code B)",

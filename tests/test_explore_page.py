@@ -383,12 +383,17 @@ def test_the_upload_works_without_the_drawing_component(run_path, monkeypatch, m
 
 
 # ------------------------------------------------------------------ a conditional generator
+def trained_alone(tmp_path_factory, folder: str, **settings) -> Path:
+    """A trained tiny run with these settings, alone in its runs folder."""
+    run = TrainingRun(tiny_config(**settings), runs_dir=tmp_path_factory.mktemp(folder)).start()
+    assert run.wait(120) == "finished", run.snapshot().error
+    return Path(run.snapshot().run_dir)
+
+
 @pytest.fixture(scope="module")
 def conditional_path(tmp_path_factory):
     """A trained tiny conditional run, alone in its runs folder."""
-    run = TrainingRun(tiny_config(conditional=True), runs_dir=tmp_path_factory.mktemp("conditional_runs")).start()
-    assert run.wait(120) == "finished", run.snapshot().error
-    return Path(run.snapshot().run_dir)
+    return trained_alone(tmp_path_factory, "conditional_runs", conditional=True)
 
 
 @pytest.fixture(scope="module")
@@ -493,9 +498,7 @@ CODES = 4
 @pytest.fixture(scope="module")
 def coded_path(tmp_path_factory):
     """A trained tiny run whose noise carries a code of 4, alone in its runs folder."""
-    run = TrainingRun(tiny_config(codes=CODES), runs_dir=tmp_path_factory.mktemp("coded_runs")).start()
-    assert run.wait(120) == "finished", run.snapshot().error
-    return Path(run.snapshot().run_dir)
+    return trained_alone(tmp_path_factory, "coded_runs", codes=CODES)
 
 
 @pytest.fixture(scope="module")
